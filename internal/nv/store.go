@@ -1,0 +1,171 @@
+package nv
+
+import (
+	"context"
+	"net/netip"
+	"time"
+)
+
+// ClientStore keeps onboarded clients.
+type ClientStore interface {
+	// PutClient creates or replaces a client.
+	PutClient(ctx context.Context, c Client) error
+	// Client returns ErrNotFound for an unknown id.
+	Client(ctx context.Context, id string) (Client, error)
+	Clients(ctx context.Context) ([]Client, error)
+	// DeleteClient returns ErrNotFound for an unknown id.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// KeyStore keeps the server's signing keys so a restart keeps them.
+type KeyStore interface {
+	// AddSigningKey returns ErrAlreadyExists if the id is taken.
+	AddSigningKey(ctx context.Context, k SigningKey) error
+	// SigningKeys returns all keys, oldest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+}
+
+// JTIStore remembers consumed client-assertion ids.
+type JTIStore interface {
+	// ConsumeJTI records jti until expiresAt. It returns ErrConsumed when
+	// the jti was already recorded and has not expired. Atomic.
+	ConsumeJTI(ctx context.Context, jti string, expiresAt time.Time) error
+}
+
+// AuthSession is an authorization request in progress, kept as an opaque
+// record of the authorization engine.
+type AuthSession struct {
+	ID        string
+	Data      []byte
+	ExpiresAt time.Time
+}
+
+// Grant is an authorization granted at /authorize and redeemed at /token,
+// kept as an opaque record of the authorization engine plus the fields the
+// store must index or enforce.
+type Grant struct {
+	ID           string
+	AuthCode     string // "" once there is none to look up
+	CodeConsumed bool
+	Revoked      bool
+	Data         []byte
+	ExpiresAt    time.Time
+}
+
+// AuthStore keeps authorization sessions and grants.
+type AuthStore interface {
+	SaveAuthSession(ctx context.Context, s AuthSession) error
+	// AuthSession returns ErrNotFound for an unknown or expired id.
+	AuthSession(ctx context.Context, id string) (AuthSession, error)
+	// CreateGrant stores a new grant (ErrAlreadyExists if the id or code is taken).
+	CreateGrant(ctx context.Context, g Grant) error
+	// Grant returns ErrNotFound for an unknown id.
+	Grant(ctx context.Context, id string) (Grant, error)
+	// GrantByAuthCode returns ErrNotFound for an unknown code or a revoked grant.
+	GrantByAuthCode(ctx context.Context, code string) (Grant, error)
+	// RedeemGrant atomically marks the grant's code consumed and stores
+	// data. It returns ErrConsumed if the code was already consumed (by this
+	// or another node) and ErrNotFound if the grant is gone or revoked.
+	RedeemGrant(ctx context.Context, id string, data []byte) error
+	// RevokeGrant marks the grant revoked and deletes every access token
+	// issued from it. Revoking an unknown grant is not an error.
+	RevokeGrant(ctx context.Context, id string) error
+}
+
+// TokenStore keeps access tokens by hash.
+type TokenStore interface {
+	// SaveToken returns ErrAlreadyExists if the hash is taken.
+	SaveToken(ctx context.Context, t AccessToken) error
+	// ConsumeToken atomically marks the token used and returns it. It
+	// returns ErrNotFound for an unknown hash (or one revoked), ErrConsumed
+	// if it was already used, and ErrExpired (with the token) if its
+	// lifetime ended before now; an expired token is consumed all the same.
+	ConsumeToken(ctx context.Context, hash string, now time.Time) (AccessToken, error)
+	// Token returns a token by hash without consuming it (ErrNotFound).
+	Token(ctx context.Context, hash string) (AccessToken, error)
+}
+
+// StaticRouteStore keeps the static network map (prefix -> number).
+type StaticRouteStore interface {
+	// ReplaceStaticRoutes replaces the whole map in one transaction.
+	ReplaceStaticRoutes(ctx context.Context, routes []StaticRoute) error
+	StaticRoutes(ctx context.Context) ([]StaticRoute, error)
+}
+
+// Store is everything a backend provides. Collect removes expired rows.
+type Store interface {
+	ClientStore
+	KeyStore
+	JTIStore
+	AuthStore
+	TokenStore
+	StaticRouteStore
+	NetworkSessionStore
+	// Collect deletes rows whose lifetime ended before now and returns how
+	// many it removed.
+	Collect(ctx context.Context, now time.Time) (int, error)
+	// Ping does a real round-trip (readiness).
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Resolver answers "which subscriber is behind this connection now?". It
+// returns ErrUnknownDevice when it cannot tell.
+type Resolver interface {
+	Resolve(ctx context.Context, c Connection) (Identity, error)
+}
+
+// NetworkSession is a data session learnt from the operator's network
+// (RADIUS accounting): an address (IPv4 /32 or IPv6 /64) held by a number.
+type NetworkSession struct {
+	Prefix    netip.Prefix // the address: /32 for IPv4, /64 for IPv6
+	MSISDN    PhoneNumber
+	SessionID string // Acct-Session-Id
+	NAS       string // NAS-IP-Address or NAS-Identifier of the gateway
+	IMSI      string // 3GPP-IMSI when present
+	StartedAt time.Time
+	UpdatedAt time.Time
+}
+
+// NetworkSessionStore keeps network sessions (RADIUS accounting) and CGNAT
+// port-block allocations. Every method is atomic.
+type NetworkSessionStore interface {
+	// StartSession stores s for its prefix, replacing any previous holder.
+	StartSession(ctx context.Context, s NetworkSession) error
+	// UpsertSession updates or creates the session for s.Prefix (Interim-Update).
+	UpsertSession(ctx context.Context, s NetworkSession) error
+	// StopSession removes the session on prefix only if its session id
+	// matches; it reports whether a row was removed.
+	StopSession(ctx context.Context, prefix netip.Prefix, sessionID string) (bool, error)
+	// PurgeNAS removes every session of a gateway and returns how many.
+	PurgeNAS(ctx context.Context, nas string) (int, error)
+	// SessionFor returns the session whose prefix contains addr, updated at
+	// or after notBefore (ErrNotFound otherwise).
+	SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (NetworkSession, error)
+	// NetworkSessions lists all sessions.
+	NetworkSessions(ctx context.Context) ([]NetworkSession, error)
+	// ExpireSessions removes sessions not updated since before and returns how many.
+	ExpireSessions(ctx context.Context, before time.Time) (int, error)
+
+	// AllocatePortBlock records a CGNAT allocation (b.End is zero). A
+	// retransmitted identical allocation is harmless.
+	AllocatePortBlock(ctx context.Context, b PortBlock) error
+	// ReleasePortBlock ends the open allocation of public ports
+	// first..last to private at time at; it reports whether one was open.
+	ReleasePortBlock(ctx context.Context, private, public netip.Addr, first, last uint16, at time.Time) (bool, error)
+	// PrivateAddrFor maps a public address and port seen at time at back to
+	// the private address that held it then (ErrNotFound otherwise).
+	PrivateAddrFor(ctx context.Context, public netip.AddrPort, at time.Time) (netip.Addr, error)
+}
+
+// PortBlock is a CGNAT port-block allocation: between Start and End (End
+// zero while still allocated) the ports First..Last of Public belonged to
+// Private.
+type PortBlock struct {
+	Private   netip.Addr
+	Public    netip.Addr
+	FirstPort uint16
+	LastPort  uint16
+	Start     time.Time
+	End       time.Time
+}
