@@ -1,6 +1,8 @@
 package nv
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"strings"
 	"time"
@@ -135,4 +137,11 @@ type Connection struct {
 type StaticRoute struct {
 	Prefix netip.Prefix
 	MSISDN PhoneNumber
+}
+
+// HashToken is how an opaque access token is kept and looked up: the hex
+// SHA-256 of its value. The token itself is never stored.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
