@@ -1,0 +1,261 @@
+package authz
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/luikyv/go-oidc/pkg/goidc"
+	"github.com/luikyv/go-oidc/pkg/provider"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Endpoint paths, relative to the issuer URL.
+const (
+	discoveryPath = "/.well-known/openid-configuration"
+	jwksPath      = "/jwks"
+	authorizePath = "/authorize"
+	tokenPath     = "/token"
+)
+
+// MaxTokenLifetime is the vwip bound on Number Verification access tokens.
+const MaxTokenLifetime = 300 * time.Second
+
+// Config is what the authorization server is built from.
+type Config struct {
+	// Issuer is the URL clients see, without a trailing slash.
+	Issuer string
+	Store  nv.Store
+	// Resolver answers which subscriber is behind an /authorize request.
+	Resolver nv.Resolver
+	// ClientAddr gives the device's address for a request (the TCP peer,
+	// or X-Forwarded-For behind a trusted proxy).
+	ClientAddr func(*http.Request) netip.AddrPort
+	// Enrichment gives header-enrichment values for a request (nil: none).
+	Enrichment func(*http.Request) map[string]string
+	// TokenLifetime of access tokens: at most (and by default) 300 s.
+	TokenLifetime time.Duration
+	// CodeLifetime of authorization codes: default 60 s.
+	CodeLifetime time.Duration
+	Logger       *slog.Logger
+	// OnAuthorize is told the result of each /authorize that reached the
+	// authentication step ("code_issued", "access_denied", ...) and the
+	// network source that identified the device.
+	OnAuthorize func(result, source string)
+	// OnToken is told of each access token issued.
+	OnToken func()
+	// Now is the clock for numbergate's own checks (default time.Now).
+	Now func() time.Time
+}
+
+// Server is the authorization server.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	keys      *keys
+	op        *provider.Provider
+	engine    http.Handler
+	discovery []byte
+}
+
+// New loads (or creates, on first start) the signing keys from the store
+// and builds the provider.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Resolver == nil || cfg.ClientAddr == nil {
+		return nil, errors.New("authz: Store, Resolver and ClientAddr are required")
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = MaxTokenLifetime
+	}
+	if cfg.TokenLifetime > MaxTokenLifetime {
+		return nil, fmt.Errorf("authz: token lifetime %s exceeds the 300 s CAMARA allows", cfg.TokenLifetime)
+	}
+	if cfg.CodeLifetime <= 0 {
+		cfg.CodeLifetime = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	k, err := loadOrCreateKeys(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, keys: k}
+	es := &engineStore{st: cfg.Store, tokenLifetime: cfg.TokenLifetime}
+	asymmetric := []goidc.SignatureAlgorithm{goidc.RS256, goidc.PS256, jose.EdDSA}
+
+	s.op, err = provider.New(cfg.Issuer, es,
+		func(context.Context) (goidc.JSONWebKeySet, error) { return k.jwks, nil },
+		provider.WithScopes(
+			goidc.ScopeOpenID,
+			goidc.NewScope(nv.ScopeVerify),
+			goidc.NewScope(nv.ScopeDevicePhoneNumber),
+			goidc.NewDynamicScope(purposeScopeID, func(s string) bool {
+				return len(s) > len(nv.PurposePrefix) && s[:len(nv.PurposePrefix)] == nv.PurposePrefix
+			}),
+		),
+		provider.WithOpenIDScopeRequired(),
+		provider.WithAuthCodeGrant(es, goidc.ResponseTypeCode),
+		provider.WithAuthCodeLifetime(int(cfg.CodeLifetime.Seconds())),
+		provider.WithPKCE(goidc.CodeChallengeMethodSHA256),
+		provider.WithJAR(goidc.ES256, asymmetric...),
+		provider.WithPrivateKeyJWTAuthn(goidc.ES256, asymmetric...),
+		provider.WithJWTLifetime(int(maxJWTLifetime.Seconds())),
+		provider.WithJTIConsumer(s.consumeJTI),
+		provider.WithIDTokenSignatureAlgs(goidc.ES256),
+		provider.WithIDTokenLifetime(int(MaxTokenLifetime.Seconds())),
+		provider.WithSubIdentifierTypes(goidc.SubIdentifierPairwise),
+		provider.WithPairwiseSubject(k.pairwiseSubject),
+		provider.WithOpaqueTokens(es),
+		provider.WithTokenOptions(func(context.Context, *goidc.Grant, *goidc.Client) goidc.TokenOptions {
+			return goidc.NewOpaqueTokenOptions(int(cfg.TokenLifetime.Seconds()))
+		}),
+		provider.WithTokenHandler(func(ctx context.Context, t *goidc.Token, g *goidc.Grant) error {
+			if err := es.saveAccessToken(ctx, t, g); err != nil {
+				return err
+			}
+			if cfg.OnToken != nil {
+				cfg.OnToken()
+			}
+			return nil
+		}),
+		provider.WithDCR(es),
+		provider.WithPolicies(s.networkPolicy()),
+		provider.WithIssuerResponseParameter(),
+		provider.WithErrorRenderer(s.renderError),
+		provider.WithErrorHandler(s.logError),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("authz: build provider: %w", err)
+	}
+	s.engine = s.op.Handler()
+	if s.discovery, err = s.buildDiscovery(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// Handler serves the authorization server's endpoints, and only those the
+// CAMARA profile needs; the engine's other endpoints are not routed.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+discoveryPath, s.serveDiscovery)
+	mux.Handle("GET "+jwksPath, s.engine)
+	mux.Handle("GET "+authorizePath, s.engine)
+	mux.Handle("POST "+authorizePath, http.MaxBytesHandler(s.engine, 64<<10))
+	mux.Handle("POST "+tokenPath, http.MaxBytesHandler(http.HandlerFunc(s.serveToken), 64<<10))
+	return mux
+}
+
+// serveToken applies CAMARA's client-assertion lifetime bounds, then hands
+// the request to the engine.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the token request body must be application/x-www-form-urlencoded and at most 64 KiB")
+		return
+	}
+	if a := r.PostForm.Get("client_assertion"); a != "" {
+		if msg := s.checkAssertion(a); msg != "" {
+			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", msg)
+			return
+		}
+	}
+	s.engine.ServeHTTP(w, r)
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// buildDiscovery renders the engine's discovery document once and trims it
+// to what numbergate really serves.
+func (s *Server) buildDiscovery() ([]byte, error) {
+	req, _ := http.NewRequest(http.MethodGet, s.cfg.Issuer+discoveryPath, nil)
+	rec := &bufferWriter{header: http.Header{}}
+	s.engine.ServeHTTP(rec, req)
+	var doc map[string]any
+	if err := json.Unmarshal(rec.body.Bytes(), &doc); err != nil {
+		return nil, fmt.Errorf("authz: discovery document: %w", err)
+	}
+	delete(doc, "registration_endpoint") // clients are onboarded by the operator
+	delete(doc, "userinfo_endpoint")     // NV tokens are single use for the API
+	doc["scopes_supported"] = nv.Scopes
+	doc["subject_types_supported"] = []string{"pairwise"}
+	doc["code_challenge_methods_supported"] = []string{"S256"}
+	doc["token_endpoint_auth_methods_supported"] = []string{"private_key_jwt"}
+	doc["grant_types_supported"] = []string{"authorization_code"}
+	doc["response_types_supported"] = []string{"code"}
+	doc["request_parameter_supported"] = true
+	doc["claims_parameter_supported"] = false
+	return json.MarshalIndent(doc, "", "  ")
+}
+
+func (s *Server) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(s.discovery)
+}
+
+// renderError shows errors that must not be redirected (unknown client,
+// unregistered redirect_uri, ...) as a page, per RFC 6749 §4.1.2.1.
+func (s *Server) renderError(w http.ResponseWriter, _ *http.Request, err error) error {
+	code, desc := "server_error", "the request could not be processed"
+	var oe goidc.Error
+	if errors.As(err, &oe) {
+		code, desc = string(oe.Code), oe.Description
+	}
+	status := http.StatusBadRequest
+	if code == "server_error" || code == string(goidc.ErrorCodeInternalError) {
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	return errorPage.Execute(w, struct{ Code, Description string }{code, desc})
+}
+
+var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Authorization error</title></head>
+<body><h1>Authorization error</h1>
+<p>The request could not be sent back to the application: <code>{{.Code}}</code></p>
+<p>{{.Description}}</p></body></html>
+`))
+
+// logError records engine errors. Their text never holds a number or a
+// token: the engine's errors describe the protocol step that failed.
+func (s *Server) logError(ctx context.Context, err error) {
+	var oe goidc.Error
+	if errors.As(err, &oe) && oe.Code != goidc.ErrorCodeInternalError {
+		s.log.InfoContext(ctx, "oauth request rejected", "error", string(oe.Code), "description", oe.Description)
+		return
+	}
+	s.log.ErrorContext(ctx, "oauth request failed", "err", err)
+}
+
+// bufferWriter captures a handler's response in memory.
+type bufferWriter struct {
+	header http.Header
+	body   bytes.Buffer
+	status int
+}
+
+func (b *bufferWriter) Header() http.Header         { return b.header }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bufferWriter) WriteHeader(status int)      { b.status = status }
