@@ -1,0 +1,143 @@
+// Package config owns numbergate's configuration file: one typed Config,
+// decoded strictly from YAML (unknown keys are errors), overridden by a few
+// environment variables, and validated all at once so that every problem is
+// reported in one error with its YAML path and line.
+package config
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Defaults and limits.
+const (
+	DefaultAdminListen   = "127.0.0.1:9090"
+	DefaultIdleTimeout   = 2 * time.Hour
+	DefaultTokenLifetime = 300 * time.Second
+	// MaxTokenLifetime is the CAMARA limit on an access token's lifetime.
+	MaxTokenLifetime    = 300 * time.Second
+	DefaultCodeLifetime = 60 * time.Second
+	MaxCodeLifetime     = 10 * time.Minute
+)
+
+// Network source names, as written in network.order and recorded with each
+// authorization.
+const (
+	SourceHeader = "header"
+	SourceCGNAT  = "cgnat"
+	SourceRADIUS = "radius"
+	SourceStatic = "static"
+)
+
+// DefaultOrder is the order sources are tried in when network.order is not
+// set (only configured sources take part).
+var DefaultOrder = []string{SourceHeader, SourceCGNAT, SourceRADIUS, SourceStatic}
+
+// Environment variables that override the file.
+const (
+	EnvListen      = "NUMBERGATE_LISTEN"
+	EnvAdminListen = "NUMBERGATE_ADMIN_LISTEN"
+	EnvDataDir     = "NUMBERGATE_DATA_DIR"
+)
+
+// Config is a validated configuration for `numbergate serve` and the
+// operator commands.
+type Config struct {
+	// Listen is the public listener (authorization server and API), host:port.
+	Listen string
+	// Issuer is the issuer URL clients see: absolute http(s), no query,
+	// fragment or trailing slash.
+	Issuer string
+	// AdminListen serves metrics, health and readiness (default DefaultAdminListen).
+	AdminListen string
+	// DataDir holds the embedded SQLite store. Load makes a relative
+	// data_dir relative to the configuration file's directory.
+	DataDir string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// LogLevel is debug, info (default), warn or error.
+	LogLevel slog.Level
+	Network  Network
+	Auth     Auth
+}
+
+// Network configures the sources of network-based authentication.
+type Network struct {
+	// Order lists the configured sources in the order they are tried
+	// (names are the Source* constants).
+	Order  []string
+	Static []nv.StaticRoute
+	// RADIUS, CGNAT and HeaderEnrichment are nil when not configured.
+	RADIUS           *RADIUS
+	CGNAT            *CGNAT
+	HeaderEnrichment *HeaderEnrichment
+}
+
+// Configured reports whether source (a Source* name) is configured.
+func (n Network) Configured(source string) bool {
+	switch source {
+	case SourceHeader:
+		return n.HeaderEnrichment != nil
+	case SourceCGNAT:
+		return n.CGNAT != nil
+	case SourceRADIUS:
+		return n.RADIUS != nil
+	case SourceStatic:
+		return len(n.Static) > 0
+	}
+	return false
+}
+
+// RADIUS configures the RADIUS accounting listener.
+type RADIUS struct {
+	// Listen is the UDP host:port.
+	Listen  string
+	Clients []RADIUSClient
+	// IdleTimeout expires a session with no update for this long.
+	IdleTimeout time.Duration
+}
+
+// RADIUSClient is a gateway (NAS) allowed to send accounting, by source
+// address.
+type RADIUSClient struct {
+	CIDR   netip.Prefix
+	Secret Secret
+}
+
+// CGNAT configures the carrier-NAT port-block allocation feed.
+type CGNAT struct {
+	// SyslogListen is a UDP host:port for syslog records ("" for none).
+	SyslogListen string
+	// Files are allocation logs to read.
+	Files []string
+}
+
+// HeaderEnrichment configures header enrichment by trusted proxies.
+type HeaderEnrichment struct {
+	// Proxies are the TCP peers allowed to set the headers.
+	Proxies []netip.Prefix
+	// Headers are canonical header names (such as "X-Msisdn").
+	Headers []string
+}
+
+// Auth configures the authorization server's lifetimes.
+type Auth struct {
+	// TokenLifetime is the access token lifetime (at most MaxTokenLifetime).
+	TokenLifetime time.Duration
+	// CodeLifetime is the authorization code lifetime.
+	CodeLifetime time.Duration
+}
+
+// Secret is a shared secret from the configuration. Formatting it prints
+// "[redacted]", so it cannot reach a log or an error by accident; convert
+// it with string(s) or []byte(s) where the value is really needed.
+type Secret string
+
+func (Secret) String() string   { return "[redacted]" }
+func (Secret) GoString() string { return `"[redacted]"` }
+
+// MarshalText redacts the secret in JSON, YAML and similar encodings.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
