@@ -1,0 +1,94 @@
+// Package server holds numbergate's routes and listeners: the public
+// listener (authorization server and the CAMARA API, plus the sandbox's
+// test-token endpoint in sandbox mode only) and the admin listener
+// (metrics, health, readiness, pprof). It starts them and drains them on
+// shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Routes is the public handler tree, in one place.
+type Routes struct {
+	// Authz serves /.well-known/openid-configuration, /jwks, /authorize
+	// and /token.
+	Authz http.Handler
+	// API serves /number-verification/v2/.
+	API http.Handler
+	// SandboxTokens serves POST /sandbox/tokens; nil outside sandbox mode.
+	SandboxTokens http.Handler
+	// Instrument wraps each route with metrics (nil: none).
+	Instrument func(name string, h http.Handler) http.Handler
+}
+
+// Handler builds the public handler.
+func (rt Routes) Handler() http.Handler {
+	wrap := rt.Instrument
+	if wrap == nil {
+		wrap = func(_ string, h http.Handler) http.Handler { return h }
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/.well-known/openid-configuration", wrap("discovery", rt.Authz))
+	mux.Handle("/jwks", wrap("jwks", rt.Authz))
+	mux.Handle("/authorize", wrap("authorize", rt.Authz))
+	mux.Handle("/token", wrap("token", rt.Authz))
+	mux.Handle("/number-verification/v2/", wrap("api", rt.API))
+	if rt.SandboxTokens != nil {
+		mux.Handle("POST /sandbox/tokens", wrap("sandbox_tokens", rt.SandboxTokens))
+	}
+	return mux
+}
+
+// Listener pairs a bound listener with its handler.
+type Listener struct {
+	Name     string
+	Listener net.Listener
+	Handler  http.Handler
+}
+
+// Serve serves every listener until ctx is done, then stops accepting,
+// lets in-flight requests finish (up to drain) and returns. It returns the
+// first serving error, if a listener fails.
+func Serve(ctx context.Context, log *slog.Logger, drain time.Duration, listeners ...Listener) error {
+	errc := make(chan error, len(listeners))
+	servers := make([]*http.Server, len(listeners))
+	for i, l := range listeners {
+		srv := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       15 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    16 << 10,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		servers[i] = srv
+		log.Info("listening", "listener", l.Name, "addr", l.Listener.Addr().String())
+		go func(l Listener) {
+			if err := srv.Serve(l.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(l)
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", drain.String())
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("shutdown did not finish cleanly", "err", err)
+			_ = srv.Close()
+		}
+	}
+	return serveErr
+}
