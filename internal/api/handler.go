@@ -1,0 +1,244 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Paths of the Number Verification v2 API.
+const (
+	BasePath              = "/number-verification/v2"
+	VerifyPath            = BasePath + "/verify"
+	DevicePhoneNumberPath = BasePath + "/device-phone-number"
+)
+
+// Operation names passed to Options.Observe and written to the log (the
+// CAMARA operationIds, plus one for requests that match no operation).
+const (
+	OpVerify            = "phoneNumberVerify"
+	OpDevicePhoneNumber = "phoneNumberShare"
+	OpUnknown           = "unknown"
+)
+
+// CodeOK is the code passed to Options.Observe for a 200 answer.
+const CodeOK = "OK"
+
+// Options are the handler's injected dependencies; every field is optional.
+type Options struct {
+	// Now is the clock used to decide token expiry (time.Now if nil).
+	Now func() time.Time
+	// Logger receives one record per request (slog.Default() if nil).
+	Logger *slog.Logger
+	// Observe, if set, is called once per request with the operation (one
+	// of the Op constants) and the outcome: CodeOK or the CAMARA error code
+	// sent. It must be safe for concurrent use.
+	Observe func(operation, code string)
+}
+
+type handler struct {
+	tokens  nv.TokenStore
+	now     func() time.Time
+	log     *slog.Logger
+	observe func(operation, code string)
+}
+
+// NewHandler returns the Number Verification v2 API. It answers every path
+// it is given: mount it at BasePath+"/" (or at "/" of a dedicated listener);
+// paths that are not an operation get 404 NOT_FOUND.
+func NewHandler(tokens nv.TokenStore, opts Options) http.Handler {
+	h := &handler{tokens: tokens, now: opts.Now, log: opts.Logger, observe: opts.Observe}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	return h
+}
+
+// exchange carries what a request learnt, for the one log record and the
+// metrics hook.
+type exchange struct {
+	op        string
+	corr      string
+	tokenHash string // hex SHA-256 of the token, "" before step 3
+	clientID  string
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	x := &exchange{op: OpUnknown}
+	switch r.URL.Path {
+	case VerifyPath:
+		x.op = OpVerify
+	case DevicePhoneNumberPath:
+		x.op = OpDevicePhoneNumber
+	}
+
+	// 1. x-correlator.
+	corr, present, err := correlator(r.Header)
+	if err != nil {
+		h.fail(w, r, x, err)
+		return
+	}
+	if present {
+		w.Header().Set(correlatorHeader, corr)
+		x.corr = corr
+	}
+
+	// 2. Route.
+	var want string
+	switch x.op {
+	case OpVerify:
+		want = http.MethodPost
+	case OpDevicePhoneNumber:
+		want = http.MethodGet
+	default:
+		h.fail(w, r, x, nv.Errorf(nv.CodeNotFound, "The specified resource is not found."))
+		return
+	}
+	if r.Method != want {
+		w.Header().Set("Allow", want)
+		h.fail(w, r, x, nv.Errorf(nv.CodeMethodNotAllowed, "The requested method is not allowed on this resource; use %s.", want))
+		return
+	}
+
+	// 3. Authorization header.
+	token, err := bearerToken(r.Header)
+	if err != nil {
+		h.fail(w, r, x, err)
+		return
+	}
+	x.tokenHash = nv.HashToken(token)
+
+	// 4. Body, fully validated before the token is spent.
+	var req verifyRequest
+	if x.op == OpVerify {
+		if req, err = readVerifyRequest(r); err != nil {
+			h.fail(w, r, x, err)
+			return
+		}
+	}
+
+	// 5-7. Token.
+	scope := nv.ScopeVerify
+	if x.op == OpDevicePhoneNumber {
+		scope = nv.ScopeDevicePhoneNumber
+	}
+	phone, err := h.authorize(r.Context(), x, scope)
+	if err != nil {
+		h.fail(w, r, x, err)
+		return
+	}
+
+	// 8. Answer.
+	if x.op == OpDevicePhoneNumber {
+		h.ok(w, r, x, struct {
+			DevicePhoneNumber nv.PhoneNumber `json:"devicePhoneNumber"`
+		}{phone})
+		return
+	}
+	var verified bool
+	if req.HashedPhoneNumber != "" {
+		verified = phone.MatchesHash(req.HashedPhoneNumber)
+	} else {
+		verified = subtle.ConstantTimeCompare([]byte(req.PhoneNumber), []byte(phone)) == 1
+	}
+	h.ok(w, r, x, struct {
+		DevicePhoneNumberVerified bool `json:"devicePhoneNumberVerified"`
+	}{verified})
+}
+
+// authorize consumes the token (single use) and checks its scope and how its
+// subscriber was authenticated; it returns the subscriber's number.
+func (h *handler) authorize(ctx context.Context, x *exchange, scope string) (nv.PhoneNumber, error) {
+	t, err := h.tokens.ConsumeToken(ctx, x.tokenHash, h.now())
+	switch {
+	case err == nil:
+	case errors.Is(err, nv.ErrNotFound):
+		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token is unknown or has been revoked. A new authentication is required.")
+	case errors.Is(err, nv.ErrExpired):
+		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has expired. A new authentication is required.")
+	case errors.Is(err, nv.ErrConsumed):
+		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has already been used: Number Verification access tokens are single-use. A new authentication is required.")
+	default:
+		return "", fmt.Errorf("consume token: %w", err)
+	}
+	x.clientID = t.ClientID
+	if !t.HasScope(scope) {
+		return "", nv.Errorf(nv.CodePermissionDenied, "Client does not have sufficient permissions to perform this action: the access token lacks scope %s.", scope)
+	}
+	if !t.AuthMethod.ByMobileNetwork() {
+		return "", nv.Errorf(nv.CodeNotNetworkAuthn, "Client must authenticate via the mobile network to use this service.")
+	}
+	phone, err := nv.ParsePhoneNumber(string(t.MSISDN))
+	if err != nil {
+		return "", fmt.Errorf("token of client %q holds no valid phone number", t.ClientID)
+	}
+	return phone, nil
+}
+
+func (h *handler) ok(w http.ResponseWriter, r *http.Request, x *exchange, body any) {
+	writeJSON(w, http.StatusOK, body)
+	h.record(r, x, http.StatusOK, CodeOK, nil)
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	info, internal := ErrorInfoFor(err)
+	if info.Status == http.StatusUnauthorized {
+		// RFC 6750 section 3: a challenge, with invalid_token once a
+		// well-formed token was presented and refused.
+		challenge := `Bearer realm="numbergate"`
+		if x.tokenHash != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	writeJSON(w, info.Status, info)
+	var detail error
+	if internal {
+		detail = err
+	}
+	h.record(r, x, info.Status, info.Code, detail)
+}
+
+// record writes the request's one log record and calls the metrics hook.
+func (h *handler) record(r *http.Request, x *exchange, status int, code string, detail error) {
+	if h.observe != nil {
+		h.observe(x.op, code)
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	ctx := r.Context()
+	if !h.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("operation", x.op),
+		slog.String("method", r.Method),
+		slog.Int("status", status),
+		slog.String("code", code),
+	}
+	if x.corr != "" {
+		attrs = append(attrs, slog.String("x_correlator", x.corr))
+	}
+	if x.tokenHash != "" {
+		attrs = append(attrs, slog.String("token_hash_prefix", x.tokenHash[:8]))
+	}
+	if x.clientID != "" {
+		attrs = append(attrs, slog.String("client_id", x.clientID))
+	}
+	if detail != nil {
+		attrs = append(attrs, slog.String("error", detail.Error()))
+	}
+	h.log.LogAttrs(ctx, level, "number verification request", attrs...)
+}
