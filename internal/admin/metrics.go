@@ -1,0 +1,106 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label values of Metrics.Authorizations' result label.
+const (
+	AuthorizationCodeIssued   = "code_issued"
+	AuthorizationAccessDenied = "access_denied"
+	AuthorizationError        = "error"
+)
+
+// Metrics holds numbergate's collectors. Every name starts "numbergate_".
+// Label values must come from small fixed sets (never a client id, an
+// address or a number).
+type Metrics struct {
+	// HTTPRequests counts public HTTP requests by handler and status code
+	// (numbergate_http_requests_total{handler,code}).
+	HTTPRequests *prometheus.CounterVec
+	// HTTPDuration observes request latency by handler
+	// (numbergate_http_request_duration_seconds{handler}).
+	HTTPDuration *prometheus.HistogramVec
+	// Authorizations counts /authorize outcomes by result (code_issued,
+	// access_denied, error) and network source ("" when none identified
+	// the device) (numbergate_authorizations_total{result,source}).
+	Authorizations *prometheus.CounterVec
+	// TokensIssued counts access tokens issued (numbergate_tokens_issued_total).
+	TokensIssued prometheus.Counter
+	// APICalls counts Number Verification API calls by operation (verify,
+	// device_phone_number) and CAMARA code ("OK" on success)
+	// (numbergate_api_calls_total{operation,code}).
+	APICalls *prometheus.CounterVec
+	// RADIUSPackets counts accounting packets by result, such as stored,
+	// unknown_client, bad_authenticator, malformed, error
+	// (numbergate_radius_packets_total{result}).
+	RADIUSPackets *prometheus.CounterVec
+	// CGNATRecords counts port-block records by result, such as
+	// allocated, released, malformed, error
+	// (numbergate_cgnat_records_total{result}).
+	CGNATRecords *prometheus.CounterVec
+	// NetworkSessionsExpired counts sessions removed for idleness
+	// (numbergate_network_sessions_expired_total).
+	NetworkSessionsExpired prometheus.Counter
+}
+
+// NewMetrics creates the collectors and registers them with reg (a nil reg
+// registers nothing, for tests). It panics if a name is already
+// registered, as prometheus.MustRegister does.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_http_requests_total",
+			Help: "Public HTTP requests by handler and status code.",
+		}, []string{"handler", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "numbergate_http_request_duration_seconds",
+			Help:    "Public HTTP request latency by handler.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"handler"}),
+		Authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_authorizations_total",
+			Help: "Authorization requests by result (code_issued, access_denied, error) and the network source that identified the device.",
+		}, []string{"result", "source"}),
+		TokensIssued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "numbergate_tokens_issued_total",
+			Help: "Access tokens issued.",
+		}),
+		APICalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_api_calls_total",
+			Help: "Number Verification API calls by operation and result code.",
+		}, []string{"operation", "code"}),
+		RADIUSPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_radius_packets_total",
+			Help: "RADIUS accounting packets by result.",
+		}, []string{"result"}),
+		CGNATRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_cgnat_records_total",
+			Help: "CGNAT port-block records by result.",
+		}, []string{"result"}),
+		NetworkSessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "numbergate_network_sessions_expired_total",
+			Help: "Network sessions removed after their idle timeout.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Authorizations, m.TokensIssued,
+			m.APICalls, m.RADIUSPackets, m.CGNATRecords, m.NetworkSessionsExpired)
+	}
+	return m
+}
+
+// Instrument wraps h so each request is counted in HTTPRequests and timed
+// in HTTPDuration under handlerName (a fixed name such as "authorize",
+// never a path with ids in it). A nil m returns h unchanged.
+func (m *Metrics) Instrument(handlerName string, h http.Handler) http.Handler {
+	if m == nil {
+		return h
+	}
+	labels := prometheus.Labels{"handler": handlerName}
+	h = promhttp.InstrumentHandlerCounter(m.HTTPRequests.MustCurryWith(labels), h)
+	return promhttp.InstrumentHandlerDuration(m.HTTPDuration.MustCurryWith(labels), h)
+}
