@@ -1,0 +1,241 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// StartSession stores the session for its prefix, replacing any previous
+// holder of the prefix.
+func (s *Store) StartSession(ctx context.Context, ns nv.NetworkSession) error {
+	if err := s.putSession(ctx, ns, false); err != nil {
+		return fmt.Errorf("sqlite: start session: %w", err)
+	}
+	return nil
+}
+
+// UpsertSession creates or updates the session for its prefix. When the
+// stored session has the same session id, its StartedAt is kept; otherwise
+// the new session replaces it whole.
+func (s *Store) UpsertSession(ctx context.Context, ns nv.NetworkSession) error {
+	if err := s.putSession(ctx, ns, true); err != nil {
+		return fmt.Errorf("sqlite: upsert session: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, keepStart bool) error {
+	p, err := canonicalPrefix(ns.Prefix)
+	if err != nil {
+		return err
+	}
+	startedAt := "excluded.started_at"
+	if keepStart {
+		startedAt = `CASE WHEN network_sessions.session_id = excluded.session_id
+		THEN network_sessions.started_at ELSE excluded.started_at END`
+	}
+	_, err = s.exec(ctx, `
+INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (prefix) DO UPDATE SET
+	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas,
+	imsi = excluded.imsi, started_at = `+startedAt+`, updated_at = excluded.updated_at`,
+		p.String(), p.Bits(), string(ns.MSISDN), ns.SessionID, ns.NAS, ns.IMSI,
+		unixNano(ns.StartedAt), unixNano(ns.UpdatedAt))
+	return err
+}
+
+// StopSession removes the session on prefix only if its session id
+// matches, and reports whether it did.
+func (s *Store) StopSession(ctx context.Context, prefix netip.Prefix, sessionID string) (bool, error) {
+	p, err := canonicalPrefix(prefix)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: stop session: %w", err)
+	}
+	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = ? AND session_id = ?", p.String(), sessionID)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: stop session: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PurgeNAS removes every session of a gateway (Accounting-On/Off).
+func (s *Store) PurgeNAS(ctx context.Context, nas string) (int, error) {
+	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE nas = ?", nas)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge nas: %w", err)
+	}
+	return int(n), nil
+}
+
+// ExpireSessions removes sessions last updated before before.
+func (s *Store) ExpireSessions(ctx context.Context, before time.Time) (int, error) {
+	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE updated_at < ?", unixNano(before))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: expire sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+// sessionPrefixLengths are the prefix lengths SessionFor tries for an IPv6
+// address, most specific first: a framed /128, the usual /64, and common
+// delegated prefixes.
+var sessionPrefixLengths = []int{128, 64, 60, 56, 48}
+
+// SessionFor returns the session whose prefix holds addr (an IPv4 /32, or
+// an IPv6 /128, /64, /60, /56 or /48, the longest first) and that was
+// updated at or after notBefore.
+func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (nv.NetworkSession, error) {
+	addr = addr.Unmap()
+	if !addr.IsValid() {
+		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: invalid address: %w", nv.ErrNotFound)
+	}
+	var candidates []any
+	if addr.Is4() {
+		candidates = append(candidates, netip.PrefixFrom(addr, 32).String())
+	} else {
+		for _, bits := range sessionPrefixLengths {
+			candidates = append(candidates, netip.PrefixFrom(addr, bits).Masked().String())
+		}
+	}
+	args := append(candidates, unixNano(notBefore))
+	rows, err := s.r.QueryContext(ctx, `
+SELECT `+sessionColumns+` FROM network_sessions
+WHERE prefix IN (?`+strings.Repeat(", ?", len(candidates)-1)+`) AND updated_at >= ?
+ORDER BY bits DESC LIMIT 1`, args...)
+	if err != nil {
+		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: %w", err)
+	}
+	ss, err := scanSessions(rows)
+	if err != nil {
+		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: %w", err)
+	}
+	if len(ss) == 0 {
+		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: %w", nv.ErrNotFound)
+	}
+	return ss[0], nil
+}
+
+// NetworkSessions lists every session, by prefix.
+func (s *Store) NetworkSessions(ctx context.Context) ([]nv.NetworkSession, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+sessionColumns+" FROM network_sessions ORDER BY prefix")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: network sessions: %w", err)
+	}
+	ss, err := scanSessions(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: network sessions: %w", err)
+	}
+	return ss, nil
+}
+
+const sessionColumns = "prefix, msisdn, session_id, nas, imsi, started_at, updated_at"
+
+type rowsScanner interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+	Close() error
+}
+
+func scanSessions(rows rowsScanner) ([]nv.NetworkSession, error) {
+	defer rows.Close()
+	var ss []nv.NetworkSession
+	for rows.Next() {
+		var (
+			ns                   nv.NetworkSession
+			prefix, msisdn       string
+			startedAt, updatedAt int64
+		)
+		if err := rows.Scan(&prefix, &msisdn, &ns.SessionID, &ns.NAS, &ns.IMSI, &startedAt, &updatedAt); err != nil {
+			return nil, err
+		}
+		p, err := netip.ParsePrefix(prefix)
+		if err != nil {
+			return nil, err
+		}
+		ns.Prefix = p
+		ns.MSISDN = nv.PhoneNumber(msisdn)
+		ns.StartedAt = fromUnixNano(startedAt)
+		ns.UpdatedAt = fromUnixNano(updatedAt)
+		ss = append(ss, ns)
+	}
+	return ss, rows.Err()
+}
+
+// AllocatePortBlock records a CGNAT allocation; an identical one already
+// recorded (a retransmission) is ignored.
+func (s *Store) AllocatePortBlock(ctx context.Context, b nv.PortBlock) error {
+	private, public, err := blockAddrs(b.Private, b.Public)
+	if err != nil {
+		return fmt.Errorf("sqlite: allocate port block: %w", err)
+	}
+	if b.FirstPort > b.LastPort {
+		return fmt.Errorf("sqlite: allocate port block: first port %d after last port %d", b.FirstPort, b.LastPort)
+	}
+	_, err = s.exec(ctx, `
+INSERT INTO port_blocks (private, public, first_port, last_port, start_at, end_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		private, public, b.FirstPort, b.LastPort, unixNano(b.Start), unixNano(b.End))
+	if err != nil {
+		return fmt.Errorf("sqlite: allocate port block: %w", err)
+	}
+	return nil
+}
+
+// ReleasePortBlock ends, at time at, the open allocation of public ports
+// first..last to private, and reports whether there was one.
+func (s *Store) ReleasePortBlock(ctx context.Context, private, public netip.Addr, first, last uint16, at time.Time) (bool, error) {
+	priv, pub, err := blockAddrs(private, public)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: release port block: %w", err)
+	}
+	end := unixNano(at)
+	if end == 0 {
+		end = 1 // 0 means still allocated
+	}
+	n, err := s.exec(ctx, `
+UPDATE port_blocks SET end_at = ?
+WHERE private = ? AND public = ? AND first_port = ? AND last_port = ? AND end_at = 0`,
+		end, priv, pub, first, last)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: release port block: %w", err)
+	}
+	return n > 0, nil
+}
+
+// PrivateAddrFor returns the private address that held public's port at
+// time at: the allocation covering the port that started at or before at
+// and had not ended by then, the latest started if several do.
+func (s *Store) PrivateAddrFor(ctx context.Context, public netip.AddrPort, at time.Time) (netip.Addr, error) {
+	a := public.Addr().Unmap()
+	if !a.IsValid() {
+		return netip.Addr{}, fmt.Errorf("sqlite: private addr for: invalid address: %w", nv.ErrNotFound)
+	}
+	t := unixNano(at)
+	var private string
+	err := s.r.QueryRowContext(ctx, `
+SELECT private FROM port_blocks
+WHERE public = ?1 AND first_port <= ?2 AND last_port >= ?2 AND start_at <= ?3 AND (end_at = 0 OR end_at > ?3)
+ORDER BY start_at DESC, id DESC LIMIT 1`, a.String(), public.Port(), t).Scan(&private)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("sqlite: private addr for: %w", notFound(err))
+	}
+	addr, err := netip.ParseAddr(private)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("sqlite: private addr for: %w", err)
+	}
+	return addr, nil
+}
+
+func blockAddrs(private, public netip.Addr) (string, string, error) {
+	if !private.IsValid() || !public.IsValid() {
+		return "", "", fmt.Errorf("invalid address")
+	}
+	return private.Unmap().String(), public.Unmap().String(), nil
+}

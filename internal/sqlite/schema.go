@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] brings the schema from version i to version i+1. The
+// version is kept in PRAGMA user_version. Append; never edit a released
+// entry.
+var migrations = []string{
+	`
+CREATE TABLE clients (
+	id            TEXT PRIMARY KEY,
+	redirect_uris TEXT NOT NULL,    -- JSON array
+	jwks          BLOB,
+	scopes        TEXT NOT NULL,    -- JSON array
+	purposes      TEXT NOT NULL,    -- JSON array
+	require_pkce  INTEGER NOT NULL,
+	created_at    INTEGER NOT NULL
+);
+
+CREATE TABLE signing_keys (
+	id          TEXT PRIMARY KEY,
+	algorithm   TEXT NOT NULL,
+	private_jwk BLOB NOT NULL,
+	created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE jtis (
+	jti        TEXT PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX jtis_expires_at ON jtis (expires_at);
+
+CREATE TABLE auth_sessions (
+	id         TEXT PRIMARY KEY,
+	data       BLOB,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX auth_sessions_expires_at ON auth_sessions (expires_at);
+
+CREATE TABLE grants (
+	id            TEXT PRIMARY KEY,
+	auth_code     TEXT UNIQUE,      -- NULL when there is none
+	code_consumed INTEGER NOT NULL,
+	revoked       INTEGER NOT NULL,
+	data          BLOB,
+	expires_at    INTEGER NOT NULL
+);
+CREATE INDEX grants_expires_at ON grants (expires_at);
+
+CREATE TABLE tokens (
+	hash        TEXT PRIMARY KEY,
+	grant_id    TEXT NOT NULL,
+	client_id   TEXT NOT NULL,
+	msisdn      TEXT NOT NULL,
+	scopes      TEXT NOT NULL,      -- JSON array
+	purpose     TEXT NOT NULL,
+	auth_method TEXT NOT NULL,
+	source      TEXT NOT NULL,
+	issued_at   INTEGER NOT NULL,
+	expires_at  INTEGER NOT NULL,
+	used_at     INTEGER              -- NULL until consumed
+);
+CREATE INDEX tokens_grant_id ON tokens (grant_id) WHERE grant_id <> '';
+CREATE INDEX tokens_expires_at ON tokens (expires_at);
+
+CREATE TABLE static_routes (
+	prefix TEXT PRIMARY KEY,        -- canonical netip.Prefix
+	msisdn TEXT NOT NULL
+);
+
+CREATE TABLE network_sessions (
+	prefix     TEXT PRIMARY KEY,    -- canonical netip.Prefix
+	bits       INTEGER NOT NULL,
+	msisdn     TEXT NOT NULL,
+	session_id TEXT NOT NULL,
+	nas        TEXT NOT NULL,
+	imsi       TEXT NOT NULL,
+	started_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX network_sessions_nas ON network_sessions (nas);
+CREATE INDEX network_sessions_updated_at ON network_sessions (updated_at);
+
+CREATE TABLE port_blocks (
+	id         INTEGER PRIMARY KEY,
+	private    TEXT NOT NULL,
+	public     TEXT NOT NULL,
+	first_port INTEGER NOT NULL,
+	last_port  INTEGER NOT NULL,
+	start_at   INTEGER NOT NULL,
+	end_at     INTEGER NOT NULL,    -- 0 while allocated
+	UNIQUE (public, first_port, last_port, private, start_at)
+);
+CREATE INDEX port_blocks_open ON port_blocks (private, public, first_port) WHERE end_at = 0;
+CREATE INDEX port_blocks_end_at ON port_blocks (end_at) WHERE end_at <> 0;
+`,
+}
+
+// migrate applies the migrations the database has not seen, in one
+// transaction.
+func (s *Store) migrate(ctx context.Context) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+			return err
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", v, len(migrations))
+		}
+		for i := v; i < len(migrations); i++ {
+			if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+				return fmt.Errorf("to version %d: %w", i+1, err)
+			}
+		}
+		if v < len(migrations) {
+			// PRAGMA takes no bound parameters; the value is our own int.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}

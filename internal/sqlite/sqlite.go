@@ -1,0 +1,235 @@
+// Package sqlite is the embedded store of numbergate: it keeps clients,
+// signing keys, consumed jtis, authorization sessions and grants, access
+// token hashes, the static network map and network sessions (RADIUS
+// accounting, CGNAT port blocks) in one SQLite database file, and implements
+// nv.Store on it with modernc.org/sqlite (pure Go, no cgo).
+//
+// The database runs in WAL mode with synchronous=FULL: a write reported as
+// done (a RADIUS Accounting-Response is sent after it) survives a power
+// loss, not only a crash of the process. Writes go through one connection,
+// so they queue in Go rather than spin on SQLITE_BUSY; reads use a separate
+// pool of read-only connections and never wait for writers. Every single-use
+// value (code, token, jti) is consumed by one SQL statement.
+//
+// Times are stored as Unix nanoseconds; the zero time.Time is stored as 0.
+// A zero ExpiresAt on an auth session, a grant or a jti means it never
+// expires; an access token with a zero ExpiresAt is already expired.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// FileName is the name of the database file inside the data directory.
+const FileName = "numbergate.db"
+
+// DefaultPortBlockRetention is how long Collect keeps a released CGNAT port
+// block, so that a request logged a while ago can still be traced back.
+const DefaultPortBlockRetention = 7 * 24 * time.Hour
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process (an admin command run next to the server) before failing.
+const busyTimeout = 5 * time.Second
+
+var _ nv.Store = (*Store)(nil)
+
+// Store is an nv.Store on one SQLite database file.
+type Store struct {
+	// Now is the clock of the checks whose interface method takes no time
+	// (ConsumeJTI, AuthSession). Open sets it to time.Now.
+	Now func() time.Time
+	// PortBlockRetention is how long Collect keeps released CGNAT port
+	// blocks after their end. Open sets it to DefaultPortBlockRetention.
+	PortBlockRetention time.Duration
+
+	w *sql.DB // the one write connection
+	r *sql.DB // read-only connections
+}
+
+// Open opens or creates the database dir/numbergate.db, creating dir (0700)
+// if needed, and brings its schema up to date.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("sqlite: open: empty data directory")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	// Create the file ourselves so that it (and the -wal and -shm files,
+	// which SQLite gives the same mode) is readable by its owner only.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	f.Close()
+
+	w, err := sql.Open("sqlite", dsn(path, url.Values{
+		"_journal_mode": {"WAL"},
+		"_synchronous":  {"FULL"},
+		"_foreign_keys": {"1"},
+		"_txlock":       {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+
+	s := &Store{Now: time.Now, PortBlockRetention: DefaultPortBlockRetention, w: w}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+
+	// The read pool is opened after the writer has switched the file to
+	// WAL mode, which is persistent.
+	r, err := sql.Open("sqlite", dsn(path, url.Values{
+		"_foreign_keys": {"1"},
+		"_query_only":   {"1"},
+	}))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s.r = r
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func dsn(path string, q url.Values) string {
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Ping reads the schema version through the read pool.
+func (s *Store) Ping(ctx context.Context) error {
+	var v int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	if v != len(migrations) {
+		return fmt.Errorf("sqlite: ping: schema version %d, want %d", v, len(migrations))
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sqlite: close: %w", err)
+	}
+	return nil
+}
+
+// Collect deletes expired jtis, auth sessions, grants and access tokens, and
+// CGNAT port blocks released more than PortBlockRetention before now.
+// Network sessions are left to ExpireSessions.
+func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
+	n := unixNano(now)
+	released := unixNano(now.Add(-s.PortBlockRetention))
+	var total int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []struct {
+			stmt string
+			arg  int64
+		}{
+			{"DELETE FROM jtis WHERE expires_at <> 0 AND expires_at <= ?", n},
+			{"DELETE FROM auth_sessions WHERE expires_at <> 0 AND expires_at <= ?", n},
+			{"DELETE FROM grants WHERE expires_at <> 0 AND expires_at <= ?", n},
+			{"DELETE FROM tokens WHERE expires_at <= ?", n},
+			{"DELETE FROM port_blocks WHERE end_at <> 0 AND end_at < ?", released},
+		} {
+			res, err := tx.ExecContext(ctx, q.stmt, q.arg)
+			if err != nil {
+				return err
+			}
+			c, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			total += c
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: collect: %w", err)
+	}
+	return int(total), nil
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if fn
+// returns nil.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// exec runs one write statement and returns how many rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.w.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// unixNano stores t; the zero time is 0.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromUnixNano reverses unixNano, in UTC.
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// notFound turns sql.ErrNoRows into nv.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return nv.ErrNotFound
+	}
+	return err
+}

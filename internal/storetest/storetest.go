@@ -1,0 +1,924 @@
+// Package storetest is the conformance suite every nv.Store backend must
+// pass: a backend's tests call Run with a function that opens a fresh,
+// empty store.
+//
+// The suite uses explicit times (whole seconds, so that a backend keeping
+// microseconds passes too) and never sleeps. The two methods of nv.Store
+// that take no time (ConsumeJTI and AuthSession) are tested against the
+// wall clock with an hour's margin. Byte fields (JWKS, Data, PrivateJWK)
+// must come back byte for byte.
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Run runs the conformance suite. open must return a new, empty store for
+// each call; Run closes it when the sub-test ends.
+func Run(t *testing.T, open func(t *testing.T) nv.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s nv.Store)
+	}{
+		{"Clients", testClients},
+		{"SigningKeys", testSigningKeys},
+		{"JTI", testJTI},
+		{"AuthSessions", testAuthSessions},
+		{"Grants", testGrants},
+		{"RedeemGrant", testRedeemGrant},
+		{"RedeemGrantConcurrent", testRedeemGrantConcurrent},
+		{"RevokeGrant", testRevokeGrant},
+		{"Tokens", testTokens},
+		{"TokenExpired", testTokenExpired},
+		{"ConsumeTokenConcurrent", testConsumeTokenConcurrent},
+		{"StaticRoutes", testStaticRoutes},
+		{"NetworkSessionStart", testSessionStart},
+		{"NetworkSessionStop", testSessionStop},
+		{"NetworkSessionUpsert", testSessionUpsert},
+		{"NetworkSessionPurgeNAS", testSessionPurgeNAS},
+		{"NetworkSessionIPv6", testSessionIPv6},
+		{"NetworkSessionNotBefore", testSessionNotBefore},
+		{"NetworkSessionExpire", testSessionExpire},
+		{"PortBlocks", testPortBlocks},
+		{"Collect", testCollect},
+		{"Ping", testPing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tt.fn(t, s)
+		})
+	}
+}
+
+// base is the reference time of the suite.
+var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func at(seconds int) time.Time { return base.Add(time.Duration(seconds) * time.Second) }
+
+// must fails the test at once on an unexpected error.
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// wantErr checks that err is (or wraps) want.
+func wantErr(t *testing.T, err, want error, what string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Errorf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+// equal compares got and want after normalizing times (instant only) and
+// empty slices (nil or not).
+func equal(t *testing.T, got, want any, what string) {
+	t.Helper()
+	g, w := normalize(reflect.ValueOf(got)), normalize(reflect.ValueOf(want))
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+var timeType = reflect.TypeOf(time.Time{})
+
+// normalize returns a comparable copy of v: times as Unix nanoseconds
+// (the zero time as 0) and empty slices as nil.
+func normalize(v reflect.Value) any {
+	switch {
+	case v.Type() == timeType:
+		tm := v.Interface().(time.Time)
+		if tm.IsZero() {
+			return int64(0)
+		}
+		return tm.UnixNano()
+	case v.Kind() == reflect.Struct && allExported(v.Type()):
+		fields := make([]any, v.NumField())
+		for i := range fields {
+			fields[i] = normalize(v.Field(i))
+		}
+		return fields
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() != reflect.Uint8:
+		if v.Len() == 0 {
+			return nil
+		}
+		elems := make([]any, v.Len())
+		for i := range elems {
+			elems[i] = normalize(v.Index(i))
+		}
+		return elems
+	case v.Kind() == reflect.Slice: // []byte
+		if v.Len() == 0 {
+			return nil
+		}
+		return string(v.Bytes())
+	default:
+		return v.Interface()
+	}
+}
+
+func allExported(t reflect.Type) bool {
+	for i := range t.NumField() {
+		if !t.Field(i).IsExported() {
+			return false
+		}
+	}
+	return true
+}
+
+// race runs fn from n goroutines released together and returns their
+// errors.
+func race(n int, fn func() error) []error {
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		errs  = make([]error, n)
+	)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn()
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// exactlyOneWins checks that one error is nil and all the others are want.
+func exactlyOneWins(t *testing.T, errs []error, want error) {
+	t.Helper()
+	wins := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, want):
+			t.Errorf("loser got %v, want %v", err, want)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of %d callers won, want exactly 1", wins, len(errs))
+	}
+}
+
+func testClients(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	_, err := s.Client(ctx, "nobody")
+	wantErr(t, err, nv.ErrNotFound, "Client(unknown)")
+	wantErr(t, s.DeleteClient(ctx, "nobody"), nv.ErrNotFound, "DeleteClient(unknown)")
+	cs, err := s.Clients(ctx)
+	must(t, err, "Clients")
+	if len(cs) != 0 {
+		t.Fatalf("Clients of an empty store: %d", len(cs))
+	}
+
+	b := nv.Client{
+		ID:           "app-b",
+		RedirectURIs: []string{"https://b.example/cb", "https://b.example/cb2"},
+		JWKS:         []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"x","y":"y"}]}`),
+		Scopes:       []string{nv.ScopeOpenID, nv.ScopeVerify},
+		Purposes:     []string{"dpv:FraudPreventionAndDetection"},
+		RequirePKCE:  true,
+		CreatedAt:    at(0),
+	}
+	a := nv.Client{ID: "app-a", RedirectURIs: []string{"https://a.example/cb"}, Scopes: []string{nv.ScopeOpenID}, CreatedAt: at(1)}
+	must(t, s.PutClient(ctx, b), "PutClient(b)")
+	must(t, s.PutClient(ctx, a), "PutClient(a)")
+	got, err := s.Client(ctx, b.ID)
+	must(t, err, "Client(b)")
+	equal(t, got, b, "Client(b)")
+
+	// Put replaces.
+	b.Scopes = append(b.Scopes, nv.ScopeDevicePhoneNumber)
+	b.RedirectURIs = b.RedirectURIs[:1]
+	b.RequirePKCE = false
+	must(t, s.PutClient(ctx, b), "PutClient(b again)")
+	got, err = s.Client(ctx, b.ID)
+	must(t, err, "Client(b) after replace")
+	equal(t, got, b, "Client(b) after replace")
+
+	cs, err = s.Clients(ctx)
+	must(t, err, "Clients")
+	if len(cs) != 2 {
+		t.Fatalf("Clients: %d clients, want 2", len(cs))
+	}
+	slices.SortFunc(cs, func(x, y nv.Client) int { return cmpString(x.ID, y.ID) })
+	equal(t, cs, []nv.Client{a, b}, "Clients")
+
+	must(t, s.DeleteClient(ctx, a.ID), "DeleteClient(a)")
+	_, err = s.Client(ctx, a.ID)
+	wantErr(t, err, nv.ErrNotFound, "Client after delete")
+	wantErr(t, s.DeleteClient(ctx, a.ID), nv.ErrNotFound, "DeleteClient twice")
+	if _, err := s.Client(ctx, b.ID); err != nil {
+		t.Errorf("Client(b) after deleting a: %v", err)
+	}
+}
+
+func cmpString(x, y string) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
+}
+
+func testSigningKeys(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	ks, err := s.SigningKeys(ctx)
+	must(t, err, "SigningKeys")
+	if len(ks) != 0 {
+		t.Fatalf("SigningKeys of an empty store: %d", len(ks))
+	}
+	newer := nv.SigningKey{ID: "k2", Algorithm: "EdDSA", PrivateJWK: []byte(`{"kty":"OKP","d":"2"}`), CreatedAt: at(60)}
+	older := nv.SigningKey{ID: "k1", Algorithm: "ES256", PrivateJWK: []byte(`{"kty":"EC","d":"1"}`), CreatedAt: at(0)}
+	must(t, s.AddSigningKey(ctx, newer), "AddSigningKey(newer)")
+	must(t, s.AddSigningKey(ctx, older), "AddSigningKey(older)")
+	dup := older
+	dup.PrivateJWK = []byte(`{"other":true}`)
+	wantErr(t, s.AddSigningKey(ctx, dup), nv.ErrAlreadyExists, "AddSigningKey(duplicate id)")
+
+	ks, err = s.SigningKeys(ctx)
+	must(t, err, "SigningKeys")
+	equal(t, ks, []nv.SigningKey{older, newer}, "SigningKeys (oldest first)")
+}
+
+func testJTI(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	live := time.Now().Add(time.Hour).Truncate(time.Second)
+	must(t, s.ConsumeJTI(ctx, "jti-1", live), "ConsumeJTI(new)")
+	wantErr(t, s.ConsumeJTI(ctx, "jti-1", live), nv.ErrConsumed, "ConsumeJTI(replay)")
+	wantErr(t, s.ConsumeJTI(ctx, "jti-1", live.Add(time.Hour)), nv.ErrConsumed, "ConsumeJTI(replay, later expiry)")
+	must(t, s.ConsumeJTI(ctx, "jti-2", live), "ConsumeJTI(other jti)")
+
+	// A jti whose record has expired may be used again, and is then
+	// recorded anew.
+	gone := time.Now().Add(-time.Hour).Truncate(time.Second)
+	must(t, s.ConsumeJTI(ctx, "jti-old", gone), "ConsumeJTI(already expired)")
+	must(t, s.ConsumeJTI(ctx, "jti-old", live), "ConsumeJTI(after expiry)")
+	wantErr(t, s.ConsumeJTI(ctx, "jti-old", live), nv.ErrConsumed, "ConsumeJTI(replay after reuse)")
+
+	errs := race(20, func() error { return s.ConsumeJTI(ctx, "jti-race", live) })
+	exactlyOneWins(t, errs, nv.ErrConsumed)
+}
+
+func testAuthSessions(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	_, err := s.AuthSession(ctx, "nope")
+	wantErr(t, err, nv.ErrNotFound, "AuthSession(unknown)")
+
+	live := time.Now().Add(time.Hour).Truncate(time.Second)
+	a := nv.AuthSession{ID: "as-1", Data: []byte(`{"state":"xyz"}`), ExpiresAt: live}
+	must(t, s.SaveAuthSession(ctx, a), "SaveAuthSession")
+	got, err := s.AuthSession(ctx, a.ID)
+	must(t, err, "AuthSession")
+	equal(t, got, a, "AuthSession")
+
+	a.Data = []byte(`{"state":"updated"}`)
+	must(t, s.SaveAuthSession(ctx, a), "SaveAuthSession(replace)")
+	got, err = s.AuthSession(ctx, a.ID)
+	must(t, err, "AuthSession after replace")
+	equal(t, got, a, "AuthSession after replace")
+
+	expired := nv.AuthSession{ID: "as-old", Data: []byte("x"), ExpiresAt: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	must(t, s.SaveAuthSession(ctx, expired), "SaveAuthSession(expired)")
+	_, err = s.AuthSession(ctx, expired.ID)
+	wantErr(t, err, nv.ErrNotFound, "AuthSession(expired)")
+}
+
+func testGrants(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	g := nv.Grant{ID: "g-1", AuthCode: "code-1", Data: []byte(`{"client":"a"}`), ExpiresAt: at(300)}
+	must(t, s.CreateGrant(ctx, g), "CreateGrant")
+
+	got, err := s.Grant(ctx, g.ID)
+	must(t, err, "Grant")
+	equal(t, got, g, "Grant")
+	got, err = s.GrantByAuthCode(ctx, g.AuthCode)
+	must(t, err, "GrantByAuthCode")
+	equal(t, got, g, "GrantByAuthCode")
+
+	_, err = s.Grant(ctx, "g-unknown")
+	wantErr(t, err, nv.ErrNotFound, "Grant(unknown)")
+	_, err = s.GrantByAuthCode(ctx, "code-unknown")
+	wantErr(t, err, nv.ErrNotFound, "GrantByAuthCode(unknown)")
+
+	wantErr(t, s.CreateGrant(ctx, nv.Grant{ID: g.ID, AuthCode: "code-other", ExpiresAt: at(300)}),
+		nv.ErrAlreadyExists, "CreateGrant(same id)")
+	wantErr(t, s.CreateGrant(ctx, nv.Grant{ID: "g-other", AuthCode: g.AuthCode, ExpiresAt: at(300)}),
+		nv.ErrAlreadyExists, "CreateGrant(same code)")
+
+	// Grants without a code do not collide with one another.
+	must(t, s.CreateGrant(ctx, nv.Grant{ID: "g-nocode-1", ExpiresAt: at(300)}), "CreateGrant(no code 1)")
+	must(t, s.CreateGrant(ctx, nv.Grant{ID: "g-nocode-2", ExpiresAt: at(300)}), "CreateGrant(no code 2)")
+	_, err = s.GrantByAuthCode(ctx, "")
+	wantErr(t, err, nv.ErrNotFound, "GrantByAuthCode(empty)")
+}
+
+func testRedeemGrant(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	g := nv.Grant{ID: "g-1", AuthCode: "code-1", Data: []byte("before"), ExpiresAt: at(300)}
+	must(t, s.CreateGrant(ctx, g), "CreateGrant")
+
+	must(t, s.RedeemGrant(ctx, g.ID, []byte("after")), "RedeemGrant")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, []byte("again")), nv.ErrConsumed, "RedeemGrant(twice)")
+	wantErr(t, s.RedeemGrant(ctx, "g-unknown", nil), nv.ErrNotFound, "RedeemGrant(unknown)")
+
+	g.CodeConsumed = true
+	g.Data = []byte("after")
+	got, err := s.Grant(ctx, g.ID)
+	must(t, err, "Grant after redeem")
+	equal(t, got, g, "Grant after redeem")
+	// A consumed code still finds its grant (the engine detects the replay
+	// and revokes what was issued).
+	got, err = s.GrantByAuthCode(ctx, g.AuthCode)
+	must(t, err, "GrantByAuthCode after redeem")
+	equal(t, got, g, "GrantByAuthCode after redeem")
+}
+
+func testRedeemGrantConcurrent(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	must(t, s.CreateGrant(ctx, nv.Grant{ID: "g-race", AuthCode: "code-race", ExpiresAt: at(300)}), "CreateGrant")
+	var n int
+	var mu sync.Mutex
+	errs := race(20, func() error {
+		mu.Lock()
+		n++
+		data := fmt.Appendf(nil, "redeemer %d", n)
+		mu.Unlock()
+		return s.RedeemGrant(ctx, "g-race", data)
+	})
+	exactlyOneWins(t, errs, nv.ErrConsumed)
+	got, err := s.Grant(ctx, "g-race")
+	must(t, err, "Grant")
+	if !got.CodeConsumed {
+		t.Error("grant not marked consumed")
+	}
+}
+
+func testRevokeGrant(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	g := nv.Grant{ID: "g-1", AuthCode: "code-1", ExpiresAt: at(300)}
+	other := nv.Grant{ID: "g-2", AuthCode: "code-2", ExpiresAt: at(300)}
+	must(t, s.CreateGrant(ctx, g), "CreateGrant(g)")
+	must(t, s.CreateGrant(ctx, other), "CreateGrant(other)")
+	for _, tok := range []nv.AccessToken{
+		token("h-g-1", g.ID, at(300)),
+		token("h-g-2", g.ID, at(300)),
+		token("h-other", other.ID, at(300)),
+		token("h-sandbox", "", at(300)),
+	} {
+		must(t, s.SaveToken(ctx, tok), "SaveToken("+tok.Hash+")")
+	}
+
+	must(t, s.RevokeGrant(ctx, g.ID), "RevokeGrant")
+	for _, h := range []string{"h-g-1", "h-g-2"} {
+		_, err := s.Token(ctx, h)
+		wantErr(t, err, nv.ErrNotFound, "Token of revoked grant")
+		_, err = s.ConsumeToken(ctx, h, at(1))
+		wantErr(t, err, nv.ErrNotFound, "ConsumeToken of revoked grant")
+	}
+	for _, h := range []string{"h-other", "h-sandbox"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("Token(%s) of another grant after revoke: %v", h, err)
+		}
+	}
+	_, err := s.GrantByAuthCode(ctx, g.AuthCode)
+	wantErr(t, err, nv.ErrNotFound, "GrantByAuthCode(revoked)")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, nil), nv.ErrNotFound, "RedeemGrant(revoked)")
+	if got, err := s.Grant(ctx, g.ID); err == nil && !got.Revoked {
+		t.Error("Grant(revoked) not marked revoked")
+	} else if err != nil && !errors.Is(err, nv.ErrNotFound) {
+		t.Errorf("Grant(revoked): %v", err)
+	}
+	if _, err := s.GrantByAuthCode(ctx, other.AuthCode); err != nil {
+		t.Errorf("GrantByAuthCode(other) after revoke: %v", err)
+	}
+
+	must(t, s.RevokeGrant(ctx, "g-unknown"), "RevokeGrant(unknown)")
+	must(t, s.RevokeGrant(ctx, g.ID), "RevokeGrant(twice)")
+}
+
+func token(hash, grantID string, expiresAt time.Time) nv.AccessToken {
+	return nv.AccessToken{
+		Hash:       hash,
+		GrantID:    grantID,
+		ClientID:   "app-a",
+		MSISDN:     "+34600000001",
+		Scopes:     []string{nv.ScopeOpenID, nv.ScopeVerify},
+		Purpose:    "dpv:FraudPreventionAndDetection",
+		AuthMethod: nv.AuthNetwork,
+		Source:     "radius",
+		IssuedAt:   expiresAt.Add(-300 * time.Second),
+		ExpiresAt:  expiresAt,
+	}
+}
+
+func testTokens(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	tok := token("h-1", "g-1", at(300))
+	must(t, s.SaveToken(ctx, tok), "SaveToken")
+	wantErr(t, s.SaveToken(ctx, tok), nv.ErrAlreadyExists, "SaveToken(same hash)")
+
+	got, err := s.Token(ctx, tok.Hash)
+	must(t, err, "Token")
+	equal(t, got, tok, "Token")
+	_, err = s.Token(ctx, "h-unknown")
+	wantErr(t, err, nv.ErrNotFound, "Token(unknown)")
+
+	got, err = s.ConsumeToken(ctx, tok.Hash, at(10))
+	must(t, err, "ConsumeToken")
+	equal(t, got, tok, "ConsumeToken")
+	_, err = s.ConsumeToken(ctx, tok.Hash, at(11))
+	wantErr(t, err, nv.ErrConsumed, "ConsumeToken(twice)")
+	_, err = s.ConsumeToken(ctx, "h-unknown", at(10))
+	wantErr(t, err, nv.ErrNotFound, "ConsumeToken(unknown)")
+
+	// Token still reads a consumed token.
+	if _, err := s.Token(ctx, tok.Hash); err != nil {
+		t.Errorf("Token after consume: %v", err)
+	}
+
+	// One second before the end is still valid.
+	last := token("h-last", "", at(300))
+	must(t, s.SaveToken(ctx, last), "SaveToken(last)")
+	if _, err := s.ConsumeToken(ctx, last.Hash, at(299)); err != nil {
+		t.Errorf("ConsumeToken one second before expiry: %v", err)
+	}
+}
+
+func testTokenExpired(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	for _, tt := range []struct {
+		hash string
+		now  time.Time
+	}{
+		{"h-at-expiry", at(300)}, // ExpiresAt not after now: expired
+		{"h-after-expiry", at(301)},
+	} {
+		tok := token(tt.hash, "g-1", at(300))
+		must(t, s.SaveToken(ctx, tok), "SaveToken")
+		got, err := s.ConsumeToken(ctx, tok.Hash, tt.now)
+		wantErr(t, err, nv.ErrExpired, "ConsumeToken("+tt.hash+")")
+		equal(t, got, tok, "token returned with ErrExpired")
+		_, err = s.ConsumeToken(ctx, tok.Hash, at(0))
+		wantErr(t, err, nv.ErrConsumed, "ConsumeToken(expired, twice)")
+	}
+}
+
+func testConsumeTokenConcurrent(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	tok := token("h-race", "g-1", at(300))
+	must(t, s.SaveToken(ctx, tok), "SaveToken")
+	var (
+		mu  sync.Mutex
+		won []nv.AccessToken
+	)
+	errs := race(20, func() error {
+		got, err := s.ConsumeToken(ctx, tok.Hash, at(1))
+		if err == nil {
+			mu.Lock()
+			won = append(won, got)
+			mu.Unlock()
+		}
+		return err
+	})
+	exactlyOneWins(t, errs, nv.ErrConsumed)
+	if len(won) == 1 {
+		equal(t, won[0], tok, "token of the winner")
+	}
+}
+
+func testStaticRoutes(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	rs, err := s.StaticRoutes(ctx)
+	must(t, err, "StaticRoutes")
+	if len(rs) != 0 {
+		t.Fatalf("StaticRoutes of an empty store: %d", len(rs))
+	}
+	first := []nv.StaticRoute{
+		{Prefix: netip.MustParsePrefix("10.0.0.1/32"), MSISDN: "+34600000001"},
+		{Prefix: netip.MustParsePrefix("10.1.0.0/16"), MSISDN: "+34600000002"},
+		{Prefix: netip.MustParsePrefix("2001:db8:1:2::/64"), MSISDN: "+34600000003"},
+	}
+	must(t, s.ReplaceStaticRoutes(ctx, first), "ReplaceStaticRoutes")
+	rs, err = s.StaticRoutes(ctx)
+	must(t, err, "StaticRoutes")
+	equal(t, sortRoutes(rs), sortRoutes(first), "StaticRoutes")
+
+	second := []nv.StaticRoute{{Prefix: netip.MustParsePrefix("192.0.2.7/32"), MSISDN: "+34600000009"}}
+	must(t, s.ReplaceStaticRoutes(ctx, second), "ReplaceStaticRoutes(second)")
+	rs, err = s.StaticRoutes(ctx)
+	must(t, err, "StaticRoutes")
+	equal(t, rs, second, "StaticRoutes after replace")
+
+	must(t, s.ReplaceStaticRoutes(ctx, nil), "ReplaceStaticRoutes(none)")
+	rs, err = s.StaticRoutes(ctx)
+	must(t, err, "StaticRoutes")
+	if len(rs) != 0 {
+		t.Errorf("StaticRoutes after replacing with none: %v", rs)
+	}
+}
+
+func sortRoutes(rs []nv.StaticRoute) []nv.StaticRoute {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b nv.StaticRoute) int { return cmpString(a.Prefix.String(), b.Prefix.String()) })
+	return rs
+}
+
+func session(prefix, msisdn, id, nas string, started, updated time.Time) nv.NetworkSession {
+	return nv.NetworkSession{
+		Prefix:    netip.MustParsePrefix(prefix),
+		MSISDN:    nv.PhoneNumber(msisdn),
+		SessionID: id,
+		NAS:       nas,
+		IMSI:      "214010000000001",
+		StartedAt: started,
+		UpdatedAt: updated,
+	}
+}
+
+func sessionFor(t *testing.T, s nv.Store, addr string, notBefore time.Time) (nv.NetworkSession, error) {
+	t.Helper()
+	return s.SessionFor(t.Context(), netip.MustParseAddr(addr), notBefore)
+}
+
+func testSessionStart(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	_, err := sessionFor(t, s, "10.0.0.1", at(0))
+	wantErr(t, err, nv.ErrNotFound, "SessionFor(empty store)")
+
+	a := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(0))
+	must(t, s.StartSession(ctx, a), "StartSession(a)")
+	got, err := sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor")
+	equal(t, got, a, "SessionFor")
+	_, err = sessionFor(t, s, "10.0.0.2", at(0))
+	wantErr(t, err, nv.ErrNotFound, "SessionFor(other address)")
+
+	// A new Start on the same address replaces the previous holder.
+	b := session("10.0.0.1/32", "+34600000002", "sess-b", "pgw-2", at(60), at(60))
+	must(t, s.StartSession(ctx, b), "StartSession(b)")
+	got, err = sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor after restart")
+	equal(t, got, b, "SessionFor after restart")
+
+	// One number may hold several addresses.
+	c := session("10.0.0.3/32", "+34600000002", "sess-c", "pgw-2", at(61), at(61))
+	must(t, s.StartSession(ctx, c), "StartSession(c)")
+	all, err := s.NetworkSessions(ctx)
+	must(t, err, "NetworkSessions")
+	if len(all) != 2 {
+		t.Errorf("NetworkSessions: %d sessions, want 2: %+v", len(all), all)
+	}
+	got, err = sessionFor(t, s, "10.0.0.3", at(0))
+	must(t, err, "SessionFor(c)")
+	equal(t, got, c, "SessionFor(c)")
+
+	// The prefix is canonical: host bits are cleared.
+	d := session("2001:db8:9:9::1/64", "+34600000004", "sess-d", "pgw-1", at(62), at(62))
+	must(t, s.StartSession(ctx, d), "StartSession(unmasked prefix)")
+	got, err = sessionFor(t, s, "2001:db8:9:9::abcd", at(0))
+	must(t, err, "SessionFor(unmasked prefix)")
+	if got.Prefix != netip.MustParsePrefix("2001:db8:9:9::/64") {
+		t.Errorf("stored prefix %v, want 2001:db8:9:9::/64", got.Prefix)
+	}
+}
+
+func testSessionStop(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	a := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(0))
+	must(t, s.StartSession(ctx, a), "StartSession")
+	p := a.Prefix
+
+	ok, err := s.StopSession(ctx, p, "sess-other")
+	must(t, err, "StopSession(other id)")
+	if ok {
+		t.Error("StopSession with another session id removed the session")
+	}
+	if _, err := sessionFor(t, s, "10.0.0.1", at(0)); err != nil {
+		t.Errorf("SessionFor after a non-matching Stop: %v", err)
+	}
+
+	ok, err = s.StopSession(ctx, p, "sess-a")
+	must(t, err, "StopSession")
+	if !ok {
+		t.Error("StopSession with the session id did not report a removal")
+	}
+	_, err = sessionFor(t, s, "10.0.0.1", at(0))
+	wantErr(t, err, nv.ErrNotFound, "SessionFor after Stop")
+
+	ok, err = s.StopSession(ctx, p, "sess-a")
+	must(t, err, "StopSession(twice)")
+	if ok {
+		t.Error("second StopSession reported a removal")
+	}
+}
+
+func testSessionUpsert(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	// Interim-Update for an unknown session creates it (e.g. after a restart
+	// of the server that lost the Start).
+	a := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(0))
+	must(t, s.UpsertSession(ctx, a), "UpsertSession(new)")
+	got, err := sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor")
+	equal(t, got, a, "SessionFor after upsert")
+
+	// The same session: updated, StartedAt kept.
+	interim := a
+	interim.StartedAt = at(50)
+	interim.UpdatedAt = at(60)
+	must(t, s.UpsertSession(ctx, interim), "UpsertSession(interim)")
+	got, err = sessionFor(t, s, "10.0.0.1", at(60))
+	must(t, err, "SessionFor after interim")
+	want := a
+	want.UpdatedAt = at(60)
+	equal(t, got, want, "SessionFor after interim (StartedAt kept)")
+
+	// Another session on the address: replaced whole.
+	b := session("10.0.0.1/32", "+34600000002", "sess-b", "pgw-2", at(100), at(120))
+	must(t, s.UpsertSession(ctx, b), "UpsertSession(other session)")
+	got, err = sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor after other session")
+	equal(t, got, b, "SessionFor after other session")
+
+	// After a Stop, an Interim recreates the session.
+	ok, err := s.StopSession(ctx, b.Prefix, b.SessionID)
+	must(t, err, "StopSession")
+	if !ok {
+		t.Fatal("StopSession removed nothing")
+	}
+	b.UpdatedAt = at(180)
+	must(t, s.UpsertSession(ctx, b), "UpsertSession(after stop)")
+	got, err = sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor after recreate")
+	equal(t, got, b, "SessionFor after recreate")
+}
+
+func testSessionPurgeNAS(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	for _, ns := range []nv.NetworkSession{
+		session("10.0.0.1/32", "+34600000001", "s1", "pgw-1", at(0), at(0)),
+		session("10.0.0.2/32", "+34600000002", "s2", "pgw-1", at(0), at(0)),
+		session("2001:db8::/64", "+34600000002", "s3", "pgw-1", at(0), at(0)),
+		session("10.0.0.3/32", "+34600000003", "s4", "pgw-2", at(0), at(0)),
+	} {
+		must(t, s.StartSession(ctx, ns), "StartSession("+ns.SessionID+")")
+	}
+	n, err := s.PurgeNAS(ctx, "pgw-1")
+	must(t, err, "PurgeNAS")
+	if n != 3 {
+		t.Errorf("PurgeNAS removed %d, want 3", n)
+	}
+	for _, addr := range []string{"10.0.0.1", "10.0.0.2", "2001:db8::1"} {
+		_, err := sessionFor(t, s, addr, at(0))
+		wantErr(t, err, nv.ErrNotFound, "SessionFor("+addr+") after purge")
+	}
+	if _, err := sessionFor(t, s, "10.0.0.3", at(0)); err != nil {
+		t.Errorf("session of another NAS after purge: %v", err)
+	}
+	n, err = s.PurgeNAS(ctx, "pgw-unknown")
+	must(t, err, "PurgeNAS(unknown)")
+	if n != 0 {
+		t.Errorf("PurgeNAS(unknown) removed %d", n)
+	}
+}
+
+func testSessionIPv6(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	a := session("2001:db8:aa:bb::/64", "+34600000001", "s6", "pgw-1", at(0), at(0))
+	must(t, s.StartSession(ctx, a), "StartSession")
+	for _, addr := range []string{"2001:db8:aa:bb::1", "2001:db8:aa:bb:ffff:ffff:ffff:ffff", "2001:db8:aa:bb::"} {
+		got, err := sessionFor(t, s, addr, at(0))
+		if err != nil {
+			t.Errorf("SessionFor(%s): %v", addr, err)
+			continue
+		}
+		equal(t, got, a, "SessionFor("+addr+")")
+	}
+	for _, addr := range []string{"2001:db8:aa:bc::1", "2001:db8:aa::1", "10.0.0.1"} {
+		_, err := sessionFor(t, s, addr, at(0))
+		wantErr(t, err, nv.ErrNotFound, "SessionFor("+addr+") outside the prefix")
+	}
+
+	// An IPv4-mapped IPv6 address finds the IPv4 session.
+	v4 := session("192.0.2.1/32", "+34600000002", "s4", "pgw-1", at(0), at(0))
+	must(t, s.StartSession(ctx, v4), "StartSession(v4)")
+	got, err := sessionFor(t, s, "::ffff:192.0.2.1", at(0))
+	must(t, err, "SessionFor(4in6)")
+	equal(t, got, v4, "SessionFor(4in6)")
+}
+
+func testSessionNotBefore(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	a := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(100))
+	must(t, s.StartSession(ctx, a), "StartSession")
+	if _, err := sessionFor(t, s, "10.0.0.1", at(100)); err != nil {
+		t.Errorf("SessionFor(notBefore == UpdatedAt): %v", err)
+	}
+	_, err := sessionFor(t, s, "10.0.0.1", at(101))
+	wantErr(t, err, nv.ErrNotFound, "SessionFor(notBefore after UpdatedAt)")
+}
+
+func testSessionExpire(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	old := session("10.0.0.1/32", "+34600000001", "old", "pgw-1", at(0), at(10))
+	edge := session("10.0.0.2/32", "+34600000002", "edge", "pgw-1", at(0), at(20))
+	fresh := session("10.0.0.3/32", "+34600000003", "fresh", "pgw-1", at(0), at(30))
+	for _, ns := range []nv.NetworkSession{old, edge, fresh} {
+		must(t, s.StartSession(ctx, ns), "StartSession("+ns.SessionID+")")
+	}
+	n, err := s.ExpireSessions(ctx, at(20))
+	must(t, err, "ExpireSessions")
+	if n != 1 {
+		t.Errorf("ExpireSessions removed %d, want 1", n)
+	}
+	all, err := s.NetworkSessions(ctx)
+	must(t, err, "NetworkSessions")
+	var ids []string
+	for _, ns := range all {
+		ids = append(ids, ns.SessionID)
+	}
+	slices.Sort(ids)
+	if !slices.Equal(ids, []string{"edge", "fresh"}) {
+		t.Errorf("sessions left after expiry: %v, want [edge fresh]", ids)
+	}
+}
+
+func testPortBlocks(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	private := netip.MustParseAddr("100.64.0.7")
+	public := netip.MustParseAddr("198.51.100.1")
+	b := nv.PortBlock{Private: private, Public: public, FirstPort: 1024, LastPort: 2047, Start: at(100)}
+	must(t, s.AllocatePortBlock(ctx, b), "AllocatePortBlock")
+	must(t, s.AllocatePortBlock(ctx, b), "AllocatePortBlock(retransmit)")
+
+	lookup := func(addr string, port uint16, when time.Time) (netip.Addr, error) {
+		return s.PrivateAddrFor(ctx, netip.AddrPortFrom(netip.MustParseAddr(addr), port), when)
+	}
+	for _, tt := range []struct {
+		name string
+		addr string
+		port uint16
+		when time.Time
+		ok   bool
+	}{
+		{"first port at start", "198.51.100.1", 1024, at(100), true},
+		{"last port", "198.51.100.1", 2047, at(200), true},
+		{"4in6 public address", "::ffff:198.51.100.1", 1500, at(200), true},
+		{"before start", "198.51.100.1", 1024, at(99), false},
+		{"port below", "198.51.100.1", 1023, at(200), false},
+		{"port above", "198.51.100.1", 2048, at(200), false},
+		{"other public address", "198.51.100.2", 1024, at(200), false},
+	} {
+		got, err := lookup(tt.addr, tt.port, tt.when)
+		if tt.ok {
+			if err != nil || got != private {
+				t.Errorf("%s: PrivateAddrFor = %v, %v; want %v", tt.name, got, err, private)
+			}
+		} else {
+			wantErr(t, err, nv.ErrNotFound, tt.name)
+		}
+	}
+
+	ok, err := s.ReleasePortBlock(ctx, private, public, 1024, 2047, at(300))
+	must(t, err, "ReleasePortBlock")
+	if !ok {
+		t.Error("ReleasePortBlock did not find the open block")
+	}
+	ok, err = s.ReleasePortBlock(ctx, private, public, 1024, 2047, at(301))
+	must(t, err, "ReleasePortBlock(twice)")
+	if ok {
+		t.Error("second ReleasePortBlock reported an open block")
+	}
+	ok, err = s.ReleasePortBlock(ctx, netip.MustParseAddr("100.64.0.8"), public, 1024, 2047, at(300))
+	must(t, err, "ReleasePortBlock(other private)")
+	if ok {
+		t.Error("ReleasePortBlock of another private address reported an open block")
+	}
+
+	// A request seen while the block was held still maps back to it.
+	if got, err := lookup("198.51.100.1", 1500, at(299)); err != nil || got != private {
+		t.Errorf("PrivateAddrFor before release = %v, %v; want %v", got, err, private)
+	}
+	_, err = lookup("198.51.100.1", 1500, at(300))
+	wantErr(t, err, nv.ErrNotFound, "PrivateAddrFor at release")
+	_, err = lookup("198.51.100.1", 1500, at(400))
+	wantErr(t, err, nv.ErrNotFound, "PrivateAddrFor after release")
+
+	// The block goes to another subscriber; each time maps to its holder.
+	next := netip.MustParseAddr("100.64.0.9")
+	must(t, s.AllocatePortBlock(ctx, nv.PortBlock{Private: next, Public: public, FirstPort: 1024, LastPort: 2047, Start: at(500)}),
+		"AllocatePortBlock(next holder)")
+	if got, err := lookup("198.51.100.1", 1500, at(600)); err != nil || got != next {
+		t.Errorf("PrivateAddrFor(next holder) = %v, %v; want %v", got, err, next)
+	}
+	if got, err := lookup("198.51.100.1", 1500, at(200)); err != nil || got != private {
+		t.Errorf("PrivateAddrFor(earlier holder) = %v, %v; want %v", got, err, private)
+	}
+
+	// Overlapping open allocations (a lost release): the latest start wins.
+	latest := netip.MustParseAddr("100.64.0.10")
+	must(t, s.AllocatePortBlock(ctx, nv.PortBlock{Private: latest, Public: public, FirstPort: 1024, LastPort: 2047, Start: at(700)}),
+		"AllocatePortBlock(overlapping)")
+	if got, err := lookup("198.51.100.1", 1500, at(800)); err != nil || got != latest {
+		t.Errorf("PrivateAddrFor(overlap) = %v, %v; want %v", got, err, latest)
+	}
+}
+
+func testCollect(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	now := time.Now().Truncate(time.Second)
+	past, future := now.Add(-time.Hour), now.Add(time.Hour)
+
+	must(t, s.ConsumeJTI(ctx, "jti-dead", past), "ConsumeJTI(dead)")
+	must(t, s.ConsumeJTI(ctx, "jti-live", future), "ConsumeJTI(live)")
+	must(t, s.SaveAuthSession(ctx, nv.AuthSession{ID: "as-dead", ExpiresAt: past}), "SaveAuthSession(dead)")
+	must(t, s.SaveAuthSession(ctx, nv.AuthSession{ID: "as-live", ExpiresAt: future}), "SaveAuthSession(live)")
+	must(t, s.CreateGrant(ctx, nv.Grant{ID: "g-dead", AuthCode: "c-dead", ExpiresAt: past}), "CreateGrant(dead)")
+	must(t, s.CreateGrant(ctx, nv.Grant{ID: "g-live", AuthCode: "c-live", ExpiresAt: future}), "CreateGrant(live)")
+	must(t, s.SaveToken(ctx, token("h-dead", "g-live", past)), "SaveToken(dead)")
+	must(t, s.SaveToken(ctx, token("h-live", "g-live", future)), "SaveToken(live)")
+	must(t, s.SaveToken(ctx, token("h-used-live", "g-live", future)), "SaveToken(used, live)")
+	if _, err := s.ConsumeToken(ctx, "h-used-live", now); err != nil {
+		t.Fatalf("ConsumeToken: %v", err)
+	}
+	// Port blocks: open (kept), released a moment ago (kept for tracing),
+	// released long ago (removed).
+	public := netip.MustParseAddr("198.51.100.1")
+	blocks := []nv.PortBlock{
+		{Private: netip.MustParseAddr("100.64.0.1"), Public: public, FirstPort: 1024, LastPort: 2047, Start: now.Add(-time.Hour)},
+		{Private: netip.MustParseAddr("100.64.0.2"), Public: public, FirstPort: 2048, LastPort: 3071, Start: now.Add(-2 * time.Hour), End: now.Add(-time.Hour)},
+		{Private: netip.MustParseAddr("100.64.0.3"), Public: public, FirstPort: 3072, LastPort: 4095, Start: now.Add(-400 * 24 * time.Hour), End: now.Add(-365 * 24 * time.Hour)},
+	}
+	for _, b := range blocks {
+		must(t, s.AllocatePortBlock(ctx, b), "AllocatePortBlock")
+	}
+	sess := session("10.0.0.1/32", "+34600000001", "s1", "pgw-1", past.Add(-24*time.Hour), past.Add(-24*time.Hour))
+	must(t, s.StartSession(ctx, sess), "StartSession")
+
+	n, err := s.Collect(ctx, now)
+	must(t, err, "Collect")
+	if n != 5 {
+		t.Errorf("Collect removed %d rows, want 5 (jti, auth session, grant, token, old port block)", n)
+	}
+
+	wantErr(t, s.ConsumeJTI(ctx, "jti-live", future), nv.ErrConsumed, "live jti after Collect")
+	if _, err := s.AuthSession(ctx, "as-live"); err != nil {
+		t.Errorf("live auth session after Collect: %v", err)
+	}
+	if _, err := s.Grant(ctx, "g-live"); err != nil {
+		t.Errorf("live grant after Collect: %v", err)
+	}
+	_, err = s.Grant(ctx, "g-dead")
+	wantErr(t, err, nv.ErrNotFound, "expired grant after Collect")
+	if _, err := s.Token(ctx, "h-live"); err != nil {
+		t.Errorf("live token after Collect: %v", err)
+	}
+	_, err = s.ConsumeToken(ctx, "h-used-live", now)
+	wantErr(t, err, nv.ErrConsumed, "used live token after Collect")
+	_, err = s.Token(ctx, "h-dead")
+	wantErr(t, err, nv.ErrNotFound, "expired token after Collect")
+	for _, b := range blocks[:2] {
+		when := b.Start.Add(time.Minute)
+		got, err := s.PrivateAddrFor(ctx, netip.AddrPortFrom(public, b.FirstPort), when)
+		if err != nil || got != b.Private {
+			t.Errorf("port block %v after Collect: %v, %v", b.Private, got, err)
+		}
+	}
+	_, err = s.PrivateAddrFor(ctx, netip.AddrPortFrom(public, 3072), blocks[2].Start.Add(time.Minute))
+	wantErr(t, err, nv.ErrNotFound, "long-released port block after Collect")
+	// Network sessions are ExpireSessions' business, not Collect's.
+	if _, err := sessionFor(t, s, "10.0.0.1", time.Time{}); err != nil {
+		t.Errorf("network session after Collect: %v", err)
+	}
+
+	n, err = s.Collect(ctx, now)
+	must(t, err, "Collect(again)")
+	if n != 0 {
+		t.Errorf("second Collect removed %d rows, want 0", n)
+	}
+}
+
+func testPing(t *testing.T, s nv.Store) {
+	must(t, s.Ping(t.Context()), "Ping")
+}
