@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/numbergate/numbergate/internal/admin"
+	"github.com/numbergate/numbergate/internal/api"
+	"github.com/numbergate/numbergate/internal/authz"
+	"github.com/numbergate/numbergate/internal/netid"
+	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/server"
+)
+
+// app is one running numbergate: the store, the resolver and the handlers
+// built on them. serve and sandbox differ only in what they feed it.
+type app struct {
+	log      *slog.Logger
+	store    nv.Store
+	registry *prometheus.Registry
+	metrics  *admin.Metrics
+	public   http.Handler
+	admin    http.Handler
+}
+
+type appConfig struct {
+	issuer         string
+	store          nv.Store
+	resolver       nv.Resolver
+	trustedProxies []netip.Prefix
+	enrichProxies  []netip.Prefix
+	enrichHeaders  []string
+	tokenLifetime  time.Duration
+	codeLifetime   time.Duration
+	sandbox        bool
+	log            *slog.Logger
+}
+
+func newApp(ctx context.Context, c appConfig) (*app, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := admin.NewMetrics(reg)
+	var enrich func(*http.Request) map[string]string
+	if len(c.enrichHeaders) > 0 {
+		enrich = func(r *http.Request) map[string]string {
+			peer := netid.ClientAddr(r, nil).Addr()
+			return netid.Enrichment(r, peer, c.enrichProxies, c.enrichHeaders)
+		}
+	}
+	az, err := authz.New(ctx, authz.Config{
+		Issuer:        c.issuer,
+		Store:         c.store,
+		Resolver:      c.resolver,
+		ClientAddr:    func(r *http.Request) netip.AddrPort { return netid.ClientAddr(r, c.trustedProxies) },
+		Enrichment:    enrich,
+		TokenLifetime: c.tokenLifetime,
+		CodeLifetime:  c.codeLifetime,
+		Logger:        c.log,
+		OnAuthorize: func(result, source string) {
+			m.Authorizations.WithLabelValues(result, source).Inc()
+		},
+		OnToken: func() { m.TokensIssued.Inc() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	routes := server.Routes{
+		Authz: az.Handler(),
+		API: api.NewHandler(c.store, api.Options{
+			Logger:  c.log,
+			Observe: func(op, code string) { m.APICalls.WithLabelValues(op, code).Inc() },
+		}),
+		Instrument: m.Instrument,
+	}
+	if c.sandbox {
+		routes.SandboxTokens = sandboxTokens(c.store)
+	}
+	return &app{
+		log:      c.log,
+		store:    c.store,
+		registry: reg,
+		metrics:  m,
+		public:   routes.Handler(),
+		admin:    admin.NewHandler(reg, c.store.Ping),
+	}, nil
+}
+
+// collectLoop removes expired rows from the store every interval.
+func (a *app) collectLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.store.Collect(ctx, time.Now())
+			if err != nil {
+				a.log.Warn("store collection failed", "err", err)
+			} else if n > 0 {
+				a.log.Debug("store collection", "removed", n)
+			}
+		}
+	}
+}
+
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/config"
+	"github.com/numbergate/numbergate/internal/netid"
+	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/server"
+	"github.com/numbergate/numbergate/internal/sqlite"
+)
+
+// drainTimeout bounds how long SIGTERM waits for in-flight requests.
+const drainTimeout = 15 * time.Second
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("serve: --config FILE is required (see docs/configuration.md)")
+	}
+	cfg, err := config.LoadEnv(*path, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	return serve(ctx, cfg, log, serveListeners{})
+}
+
+// serveListeners lets tests hand in listeners they bound themselves.
+type serveListeners struct {
+	public, admin net.Listener
+	// ready, if set, is called once everything is listening.
+	ready func()
+}
+
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveListeners) (err error) {
+	st, err := sqlite.Open(ctx, cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("open the store in %s: %w", cfg.DataDir, err)
+	}
+	defer st.Close()
+
+	if err := st.ReplaceStaticRoutes(ctx, cfg.Network.Static); err != nil {
+		return fmt.Errorf("load the static network map: %w", err)
+	}
+	resolver, err := buildResolver(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	var enrichProxies []netip.Prefix
+	var enrichHeaders []string
+	if h := cfg.Network.HeaderEnrichment; h != nil {
+		enrichProxies, enrichHeaders = h.Proxies, h.Headers
+	}
+	a, err := newApp(ctx, appConfig{
+		issuer:         cfg.Issuer,
+		store:          st,
+		resolver:       resolver,
+		trustedProxies: cfg.TrustedProxies,
+		enrichProxies:  enrichProxies,
+		enrichHeaders:  enrichHeaders,
+		tokenLifetime:  cfg.Auth.TokenLifetime,
+		codeLifetime:   cfg.Auth.CodeLifetime,
+		log:            log,
+	})
+	if err != nil {
+		return err
+	}
+
+	if ls.public == nil {
+		if ls.public, err = listen(cfg.Listen); err != nil {
+			return err
+		}
+	}
+	if ls.admin == nil {
+		if ls.admin, err = listen(cfg.AdminListen); err != nil {
+			ls.public.Close()
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	feeds, err := startFeeds(ctx, cfg, st, a, log)
+	if err != nil {
+		ls.public.Close()
+		ls.admin.Close()
+		return err
+	}
+	go a.collectLoop(ctx, time.Minute)
+	log.Info("numbergate serving", "issuer", cfg.Issuer, "sources", sourceNames(resolver))
+	if ls.ready != nil {
+		ls.ready()
+	}
+	err = server.Serve(ctx, log, drainTimeout,
+		server.Listener{Name: "public", Listener: ls.public, Handler: a.public},
+		server.Listener{Name: "admin", Listener: ls.admin, Handler: a.admin},
+	)
+	cancel(nil)
+	feeds.Wait()
+	log.Info("numbergate stopped")
+	return err
+}
+
+// buildResolver puts the configured network sources in their order.
+func buildResolver(ctx context.Context, cfg *config.Config, st nv.Store, log *slog.Logger) (*netid.Chain, error) {
+	idle := config.DefaultIdleTimeout
+	if cfg.Network.RADIUS != nil {
+		idle = cfg.Network.RADIUS.IdleTimeout
+	}
+	var available []netid.Source
+	if cfg.Network.Configured(config.SourceStatic) {
+		static := netid.NewStatic(st)
+		if err := static.Reload(ctx); err != nil {
+			return nil, fmt.Errorf("load the static network map: %w", err)
+		}
+		available = append(available, static)
+	}
+	if cfg.Network.Configured(config.SourceRADIUS) {
+		available = append(available, netid.NewRADIUS(st, idle))
+	}
+	if cfg.Network.Configured(config.SourceCGNAT) {
+		available = append(available, netid.NewCGNAT(st, idle, nil))
+	}
+	if h := cfg.Network.HeaderEnrichment; h != nil {
+		available = append(available, netid.NewHeader(h.Headers, log))
+	}
+	chain, err := netid.NewChainOrder(log, cfg.Network.Order, available...)
+	if err != nil {
+		return nil, fmt.Errorf("network.order: %w", err)
+	}
+	return chain, nil
+}
+
+func sourceNames(r *netid.Chain) []string { return r.Sources() }
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	if w == nil {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
