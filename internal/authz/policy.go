@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
@@ -42,12 +41,6 @@ func (s *Server) authenticate(_ http.ResponseWriter, r *http.Request, as *goidc.
 	client, err := s.cfg.Store.Client(ctx, c.ID)
 	if err != nil {
 		return goidc.StatusFailure, goidc.WrapError(goidc.ErrorCodeInternalError, "the client could not be loaded", err)
-	}
-	if ro := r.FormValue("request"); ro != "" {
-		if err := s.checkRequestObject(r, ro, as); err != nil {
-			result = "invalid_request_object"
-			return goidc.StatusFailure, err
-		}
 	}
 	purpose, err := checkScopes(as.Scopes, client)
 	if err != nil {
@@ -120,69 +113,6 @@ func checkScopes(scope string, c nv.Client) (string, error) {
 	return p, nil
 }
 
-// checkRequestObject adds CAMARA's rules for signed request objects to the
-// engine's (which already verified the signature against the client's
-// keys): iss, aud, iat, exp and jti present, exp - iat at most 300 s, aud
-// the authorization endpoint or the issuer, and the core parameters also
-// sent in plain form with equal values.
-func (s *Server) checkRequestObject(r *http.Request, ro string, as *goidc.AuthnSession) error {
-	bad := func(msg string) error { return goidc.NewError(goidc.ErrorCodeInvalidRequestObject, msg) }
-	tok, err := jwt.ParseSigned(ro, []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.PS256, jose.EdDSA})
-	if err != nil {
-		return bad("the request object is not a signed JWT")
-	}
-	var claims jwt.Claims
-	var params struct {
-		ResponseType string `json:"response_type"`
-		ClientID     string `json:"client_id"`
-		Scope        string `json:"scope"`
-		RedirectURI  string `json:"redirect_uri"`
-	}
-	if err := tok.UnsafeClaimsWithoutVerification(&claims, &params); err != nil {
-		return bad("the request object claims are unreadable")
-	}
-	switch {
-	case claims.Issuer == "":
-		return bad("the request object must carry iss")
-	case claims.Issuer != as.ClientID:
-		return bad("the request object iss must be the client_id")
-	case len(claims.Audience) == 0:
-		return bad("the request object must carry aud")
-	case claims.IssuedAt == nil:
-		return bad("the request object must carry iat")
-	case claims.Expiry == nil:
-		return bad("the request object must carry exp")
-	case claims.ID == "":
-		return bad("the request object must carry jti")
-	case claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > maxJWTLifetime:
-		return bad("the request object lifetime (exp - iat) must not exceed 300 seconds")
-	case !claims.Expiry.Time().After(s.now()):
-		return bad("the request object has expired")
-	}
-	if !claims.Audience.Contains(s.cfg.Issuer) && !claims.Audience.Contains(s.cfg.Issuer+authorizePath) {
-		return bad("the request object aud must be the issuer or the authorization endpoint URL")
-	}
-	q := r.URL.Query()
-	for _, p := range []struct{ name, inObject string }{
-		{"response_type", params.ResponseType},
-		{"client_id", params.ClientID},
-		{"scope", params.Scope},
-		{"redirect_uri", params.RedirectURI},
-	} {
-		plain := q.Get(p.name)
-		if r.Method == http.MethodPost {
-			plain = r.PostFormValue(p.name)
-		}
-		if plain == "" {
-			return bad(p.name + " must also be sent as a plain parameter beside the request object")
-		}
-		if p.inObject != plain {
-			return bad(p.name + " in the request object differs from the plain parameter")
-		}
-	}
-	return nil
-}
-
 // connection describes the device's connection for the resolver.
 func (s *Server) connection(r *http.Request, loginHint string) nv.Connection {
 	addr := s.cfg.ClientAddr(r)
@@ -198,9 +128,9 @@ func (s *Server) connection(r *http.Request, loginHint string) nv.Connection {
 // changes nothing stored. The engine then verifies signature, iss, sub, aud
 // and the jti. Returns "" when the request may go on.
 func (s *Server) checkAssertion(assertion string) string {
-	tok, err := jwt.ParseSigned(assertion, []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.ES512, jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512, jose.EdDSA})
+	tok, err := jwt.ParseSigned(assertion, requestObjectAlgs)
 	if err != nil {
-		return "the client assertion must be a JWT signed with an asymmetric algorithm"
+		return "the client assertion must be a JWT signed with ES256, RS256, PS256 or EdDSA"
 	}
 	var claims jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {

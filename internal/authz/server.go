@@ -110,7 +110,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		provider.WithAuthCodeGrant(es, goidc.ResponseTypeCode),
 		provider.WithAuthCodeLifetime(int(cfg.CodeLifetime.Seconds())),
 		provider.WithPKCE(goidc.CodeChallengeMethodSHA256),
-		provider.WithJAR(goidc.ES256, asymmetric...),
 		provider.WithPrivateKeyJWTAuthn(goidc.ES256, asymmetric...),
 		provider.WithJWTLifetime(int(maxJWTLifetime.Seconds())),
 		provider.WithJTIConsumer(s.consumeJTI),
@@ -155,8 +154,8 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+discoveryPath, s.serveDiscovery)
 	mux.Handle("GET "+jwksPath, s.engine)
-	mux.Handle("GET "+authorizePath, s.engine)
-	mux.Handle("POST "+authorizePath, http.MaxBytesHandler(s.engine, 64<<10))
+	mux.Handle("GET "+authorizePath, http.HandlerFunc(s.serveAuthorize))
+	mux.Handle("POST "+authorizePath, http.MaxBytesHandler(http.HandlerFunc(s.serveAuthorize), 64<<10))
 	mux.Handle("POST "+tokenPath, http.MaxBytesHandler(http.HandlerFunc(s.serveToken), 64<<10))
 	return mux
 }
@@ -203,6 +202,7 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 	doc["grant_types_supported"] = []string{"authorization_code"}
 	doc["response_types_supported"] = []string{"code"}
 	doc["request_parameter_supported"] = true
+	doc["request_object_signing_alg_values_supported"] = requestObjectAlgs
 	doc["claims_parameter_supported"] = false
 	return json.MarshalIndent(doc, "", "  ")
 }
@@ -225,6 +225,10 @@ func (s *Server) renderError(w http.ResponseWriter, _ *http.Request, err error) 
 	if code == "server_error" || code == string(goidc.ErrorCodeInternalError) {
 		status = http.StatusInternalServerError
 	}
+	return s.renderPage(w, status, code, desc)
+}
+
+func (s *Server) renderPage(w http.ResponseWriter, status int, code, desc string) error {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
