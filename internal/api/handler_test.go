@@ -40,7 +40,11 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{store: openStore(t), now: t0, logs: &bytes.Buffer{}}
+	return newFixtureOn(openStore(t))
+}
+
+func newFixtureOn(store nv.TokenStore) *fixture {
+	f := &fixture{store: store, now: t0, logs: &bytes.Buffer{}}
 	f.h = api.NewHandler(f.store, api.Options{
 		Now:    func() time.Time { return f.now },
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
