@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -26,7 +27,8 @@ func TestStore(t *testing.T) {
 
 func TestReopen(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "data", "nested")
+	// Characters that mean something in a URI must not confuse the DSN.
+	dir := filepath.Join(t.TempDir(), "data dir #1?x=%20", "nested")
 	s, err := sqlite.Open(ctx, dir)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -53,6 +55,12 @@ func TestReopen(t *testing.T) {
 		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 			t.Errorf("%s has mode %v, want no access for group and others", name, perm)
 		}
+		if !fi.IsDir() && fi.Size() == 0 {
+			t.Errorf("%s is empty: SQLite wrote its data elsewhere", name)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
+		t.Errorf("data directory holds %v (%v), want only %s", entries, err, sqlite.FileName)
 	}
 
 	s, err = sqlite.Open(ctx, dir)
@@ -77,6 +85,35 @@ func TestReopen(t *testing.T) {
 	}
 	if err := s.AddSigningKey(ctx, k); !errors.Is(err, nv.ErrAlreadyExists) {
 		t.Errorf("AddSigningKey(same id) after re-Open: %v, want ErrAlreadyExists", err)
+	}
+}
+
+// TestStaticRoutesDuplicate checks that a map naming a prefix twice is
+// refused and leaves the previous map in place.
+func TestStaticRoutesDuplicate(t *testing.T) {
+	ctx := t.Context()
+	s, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := []nv.StaticRoute{{Prefix: netip.MustParsePrefix("10.0.0.1/32"), MSISDN: "+34600000001"}}
+	if err := s.ReplaceStaticRoutes(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	dup := []nv.StaticRoute{
+		{Prefix: netip.MustParsePrefix("10.0.0.2/32"), MSISDN: "+34600000002"},
+		{Prefix: netip.MustParsePrefix("10.0.0.2/32"), MSISDN: "+34600000003"},
+	}
+	if err := s.ReplaceStaticRoutes(ctx, dup); !errors.Is(err, nv.ErrAlreadyExists) {
+		t.Errorf("ReplaceStaticRoutes(duplicate prefix) = %v, want ErrAlreadyExists", err)
+	}
+	got, err := s.StaticRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != old[0] {
+		t.Errorf("StaticRoutes after a refused replace = %v, want %v", got, old)
 	}
 }
 
