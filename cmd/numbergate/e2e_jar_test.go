@@ -57,14 +57,16 @@ func TestSandboxRequestObject(t *testing.T) {
 	}
 
 	cases := map[string]func(*ro, url.Values){
-		"no jti":                func(o *ro, _ url.Values) { o.ID = "" },
-		"no iat":                func(o *ro, _ url.Values) { o.IssuedAt = nil },
-		"no exp":                func(o *ro, _ url.Values) { o.Expiry = nil },
-		"lifetime over 300 s":   func(o *ro, _ url.Values) { o.Expiry = jwt.NewNumericDate(o.IssuedAt.Time().Add(301 * time.Second)) },
-		"wrong aud":             func(o *ro, _ url.Values) { o.Audience = jwt.Audience{"https://other.example"} },
-		"no aud":                func(o *ro, _ url.Values) { o.Audience = nil },
-		"plain scope missing":   func(_ *ro, q url.Values) { q.Del("scope") },
-		"plain scope differs":   func(_ *ro, q url.Values) { q.Set("scope", "openid number-verification:device-phone-number:read dpv:FraudPreventionAndDetection") },
+		"no jti":              func(o *ro, _ url.Values) { o.ID = "" },
+		"no iat":              func(o *ro, _ url.Values) { o.IssuedAt = nil },
+		"no exp":              func(o *ro, _ url.Values) { o.Expiry = nil },
+		"lifetime over 300 s": func(o *ro, _ url.Values) { o.Expiry = jwt.NewNumericDate(o.IssuedAt.Time().Add(301 * time.Second)) },
+		"wrong aud":           func(o *ro, _ url.Values) { o.Audience = jwt.Audience{"https://other.example"} },
+		"no aud":              func(o *ro, _ url.Values) { o.Audience = nil },
+		"plain scope missing": func(_ *ro, q url.Values) { q.Del("scope") },
+		"plain scope differs": func(_ *ro, q url.Values) {
+			q.Set("scope", "openid number-verification:device-phone-number:read dpv:FraudPreventionAndDetection")
+		},
 		"plain redirect absent": func(_ *ro, q url.Values) { q.Del("redirect_uri") },
 	}
 	for name, mod := range cases {

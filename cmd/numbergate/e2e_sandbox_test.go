@@ -199,12 +199,15 @@ func TestSandboxFlow(t *testing.T) {
 
 	t.Run("assertion lifetime bounds", func(t *testing.T) {
 		for name, mod := range map[string]func(*jwt.Claims){
-			"exp too far":     func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(301 * time.Second)) },
-			"exp-iat too big": func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(time.Now().Add(-250 * time.Second)); c.Expiry = jwt.NewNumericDate(time.Now().Add(100 * time.Second)) },
-			"no jti":          func(c *jwt.Claims) { c.ID = "" },
-			"wrong aud":       func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://elsewhere.example"} },
-			"wrong iss":       func(c *jwt.Claims) { c.Issuer = "someone-else" },
-			"expired":         func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Minute)) },
+			"exp too far": func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(301 * time.Second)) },
+			"exp-iat too big": func(c *jwt.Claims) {
+				c.IssuedAt = jwt.NewNumericDate(time.Now().Add(-250 * time.Second))
+				c.Expiry = jwt.NewNumericDate(time.Now().Add(100 * time.Second))
+			},
+			"no jti":    func(c *jwt.Claims) { c.ID = "" },
+			"wrong aud": func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://elsewhere.example"} },
+			"wrong iss": func(c *jwt.Claims) { c.Issuer = "someone-else" },
+			"expired":   func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Minute)) },
 		} {
 			v, c := pkce()
 			a := p.authorize(url.Values{"code_challenge": {c}, "code_challenge_method": {"S256"}, "login_hint": {"tel:" + devNumber}})
@@ -253,10 +256,10 @@ func TestSandboxFlow(t *testing.T) {
 
 	t.Run("purposes and scopes", func(t *testing.T) {
 		for name, scope := range map[string]string{
-			"no purpose":      "openid number-verification:verify",
-			"two purposes":    "openid number-verification:verify dpv:FraudPreventionAndDetection dpv:RequestedServiceProvision",
-			"unknown scope":   "openid number-verification:verify dpv:FraudPreventionAndDetection sim-swap:check",
-			"empty purpose":   "openid number-verification:verify dpv:",
+			"no purpose":    "openid number-verification:verify",
+			"two purposes":  "openid number-verification:verify dpv:FraudPreventionAndDetection dpv:RequestedServiceProvision",
+			"unknown scope": "openid number-verification:verify dpv:FraudPreventionAndDetection sim-swap:check",
+			"empty purpose": "openid number-verification:verify dpv:",
 		} {
 			a := p.authorize(url.Values{"scope": {scope}, "login_hint": {"tel:" + devNumber}})
 			if a.err != "invalid_scope" || a.code != "" {

@@ -56,7 +56,9 @@ func startServe(t *testing.T, dir, extra string) *servedNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
-	go func() { done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, ready: func() { close(ready) }}) }()
+	go func() {
+		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, ready: func() { close(ready) }})
+	}()
 	select {
 	case <-ready:
 	case err := <-done:
