@@ -31,7 +31,7 @@ import (
 // the flow with real HTTP, never following redirects (the redirect goes to
 // the app, which is not running).
 type party struct {
-	t        *testing.T
+	t        testing.TB
 	issuer   string
 	clientID string
 	redirect string
@@ -43,7 +43,7 @@ type party struct {
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-func newTestKey(t *testing.T) jose.JSONWebKey {
+func newTestKey(t testing.TB) jose.JSONWebKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -255,7 +255,7 @@ func (p *party) verify(token, body string) apiResult {
 
 // startSandbox runs the real sandbox on 127.0.0.1:0 and returns a party
 // holding the demo client's credentials from sandbox-client.json.
-func startSandbox(t *testing.T, dir string) *party {
+func startSandbox(t testing.TB, dir string) *party {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -305,7 +305,7 @@ func startSandbox(t *testing.T, dir string) *party {
 	}
 }
 
-func decodeJWTPayload(t *testing.T, s string) map[string]any {
+func decodeJWTPayload(t testing.TB, s string) map[string]any {
 	t.Helper()
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 {
