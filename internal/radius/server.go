@@ -1,0 +1,537 @@
+package radius
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Config is the RADIUS accounting listener's configuration (network.radius
+// in the YAML config).
+type Config struct {
+	// Listen is the UDP address, e.g. "0.0.0.0:1813".
+	Listen string
+	// Clients are the gateways allowed to send accounting.
+	Clients []Client
+	// IdleTimeout expires sessions with no update for that long (zero: no
+	// expiry).
+	IdleTimeout time.Duration
+}
+
+// Client is a gateway (NAS) allowed to send accounting: its source
+// addresses and its shared secret.
+type Client struct {
+	CIDR   netip.Prefix
+	Secret []byte
+	// RequireMessageAuthenticator drops this client's packets that carry no
+	// Message-Authenticator (RFC 3579; recommended against forgery).
+	RequireMessageAuthenticator bool
+}
+
+// Metrics receives the server's counters; nil functions are skipped. The
+// wiring code adapts them to Prometheus (for example
+// numbergate_radius_dropped_total{reason}).
+type Metrics struct {
+	// Dropped is called for every packet dropped without an answer; reason
+	// is one of the Drop* constants.
+	Dropped func(reason string)
+	// Handled is called for every answered packet with its outcome: "start",
+	// "interim", "stop", "accounting_on", "accounting_off", "other",
+	// "duplicate" (answered from the replay cache) or "stale".
+	Handled func(outcome string)
+	// Expired is called with the number of sessions each idle sweep removed.
+	Expired func(n int)
+}
+
+// Reasons a packet is dropped.
+const (
+	DropUnknownClient       = "unknown_client"
+	DropNotAccounting       = "not_accounting"
+	DropMalformed           = "malformed"
+	DropBadAuthenticator    = "bad_authenticator"
+	DropBadMessageAuth      = "bad_message_authenticator"
+	DropMissingMessageAuth  = "missing_message_authenticator"
+	DropMissingAttribute    = "missing_attribute"
+	DropBadCallingStationID = "bad_calling_station_id"
+	DropOverload            = "overload"
+	DropStoreError          = "store_error"
+	DropPanic               = "panic"
+)
+
+// Options are the server's injected dependencies.
+type Options struct {
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Logger (discarded when nil).
+	Logger  *slog.Logger
+	Metrics Metrics
+	// Workers is the number of store workers (8 when zero); QueueSize the
+	// total number of authentic packets waiting for them (1024 when zero).
+	Workers   int
+	QueueSize int
+	// ExpireEvery is the period of the idle sweep (IdleTimeout/10, between
+	// 10 s and 5 min, when zero).
+	ExpireEvery time.Duration
+	// ReplayWindow is how long a recorded packet is remembered so its
+	// retransmits are answered without a store call (1 h when zero);
+	// ReplayEntries bounds that memory (262144 when zero).
+	ReplayWindow  time.Duration
+	ReplayEntries int
+	// StoreTimeout bounds each store call (5 s when zero).
+	StoreTimeout time.Duration
+}
+
+// Server is the RADIUS accounting server.
+type Server struct {
+	cfg     Config
+	clients []Client // most specific CIDR first
+	store   nv.NetworkSessionStore
+	now     func() time.Time
+	log     *slog.Logger
+	metrics Metrics
+	opts    Options
+	replay  *replayCache
+
+	addr atomic.Pointer[net.Addr]
+
+	statsMu sync.Mutex
+	stats   map[string]uint64
+	logMu   sync.Mutex
+	lastLog map[string]time.Time
+}
+
+// New returns a server for cfg that records into store. It reports every
+// configuration problem at once.
+func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error) {
+	var problems []error
+	for i, c := range cfg.Clients {
+		if !c.CIDR.IsValid() {
+			problems = append(problems, fmt.Errorf("radius client %d: invalid cidr", i))
+		}
+		if len(c.Secret) == 0 {
+			problems = append(problems, fmt.Errorf("radius client %d: empty secret", i))
+		}
+	}
+	if cfg.IdleTimeout < 0 {
+		problems = append(problems, errors.New("radius: negative idle_timeout"))
+	}
+	if store == nil {
+		problems = append(problems, errors.New("radius: nil store"))
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 8
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 1024
+	}
+	if opts.ReplayWindow <= 0 {
+		opts.ReplayWindow = time.Hour
+	}
+	if opts.ReplayEntries <= 0 {
+		opts.ReplayEntries = 1 << 18
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 5 * time.Second
+	}
+	if opts.ExpireEvery <= 0 {
+		opts.ExpireEvery = min(max(cfg.IdleTimeout/10, 10*time.Second), 5*time.Minute)
+	}
+	clients := make([]Client, len(cfg.Clients))
+	for i, c := range cfg.Clients {
+		c.CIDR = netip.PrefixFrom(c.CIDR.Addr().Unmap(), c.CIDR.Bits()-unmapBits(c.CIDR)).Masked()
+		clients[i] = c
+	}
+	sort.SliceStable(clients, func(i, j int) bool { return clients[i].CIDR.Bits() > clients[j].CIDR.Bits() })
+	return &Server{
+		cfg:     cfg,
+		clients: clients,
+		store:   store,
+		now:     opts.Now,
+		log:     opts.Logger.With("component", "radius"),
+		metrics: opts.Metrics,
+		opts:    opts,
+		replay:  newReplayCache(opts.ReplayWindow, opts.ReplayEntries),
+		stats:   map[string]uint64{},
+		lastLog: map[string]time.Time{},
+	}, nil
+}
+
+func unmapBits(p netip.Prefix) int {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return 96
+	}
+	return 0
+}
+
+// Addr returns the address the server is listening on (nil before it
+// serves).
+func (s *Server) Addr() net.Addr {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters: "dropped.<reason>",
+// "handled.<outcome>", "expired" and "verified.message_authenticator".
+func (s *Server) Stats() map[string]uint64 {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	out := make(map[string]uint64, len(s.stats))
+	for k, v := range s.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (s *Server) count(key string, n uint64) {
+	s.statsMu.Lock()
+	s.stats[key] += n
+	s.statsMu.Unlock()
+}
+
+// drop counts and logs a dropped packet (never with the number; at most one
+// warning per reason every 10 s so a flood does not flood the log).
+func (s *Server) drop(reason string, from netip.AddrPort, detail string) {
+	s.count("dropped."+reason, 1)
+	if s.metrics.Dropped != nil {
+		s.metrics.Dropped(reason)
+	}
+	now := time.Now()
+	s.logMu.Lock()
+	loud := now.Sub(s.lastLog[reason]) >= 10*time.Second
+	if loud {
+		s.lastLog[reason] = now
+	}
+	s.logMu.Unlock()
+	level := slog.LevelDebug
+	if loud {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "accounting packet dropped", "reason", reason, "from", from.String(), "detail", detail)
+}
+
+func (s *Server) handled(outcome string) {
+	s.count("handled."+outcome, 1)
+	if s.metrics.Handled != nil {
+		s.metrics.Handled(outcome)
+	}
+}
+
+// ListenAndServe listens on cfg.Listen (UDP) and serves until ctx is
+// cancelled.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	addr := s.cfg.Listen
+	if addr == "" {
+		addr = ":1813"
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("radius: %w", err)
+	}
+	defer pc.Close()
+	return s.Serve(ctx, pc)
+}
+
+// job is an authentic accounting request waiting for a worker.
+type job struct {
+	req  *request
+	conn net.PacketConn
+	to   net.Addr
+}
+
+// Serve reads packets from pc until ctx is cancelled, then waits for the
+// packets in hand and returns nil. It does not close pc.
+func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
+	la := pc.LocalAddr()
+	s.addr.Store(&la)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	per := max(s.opts.QueueSize/s.opts.Workers, 1)
+	shards := make([]chan job, s.opts.Workers)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan job, per)
+		wg.Add(1)
+		go func(ch <-chan job) {
+			defer wg.Done()
+			for j := range ch {
+				s.work(ctx, j)
+			}
+		}(shards[i])
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.expireLoop(ctx)
+	}()
+	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
+	defer stop()
+
+	var err error
+	buf := make([]byte, 2*maxPacket)
+	for {
+		n, from, rerr := pc.ReadFrom(buf)
+		if rerr != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(rerr, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(rerr, net.ErrClosed) {
+				err = rerr
+				break
+			}
+			s.log.Warn("radius read failed", "err", rerr)
+			continue
+		}
+		fromAP := addrPortOf(from)
+		req, reply := s.receive(buf[:n], fromAP)
+		if reply != nil { // answered from the replay cache
+			pc.WriteTo(reply, from)
+			continue
+		}
+		if req == nil {
+			continue
+		}
+		shard := shards[shardOf(req.shardKey, len(shards))]
+		select {
+		case shard <- job{req: req, conn: pc, to: from}:
+		default:
+			s.drop(DropOverload, fromAP, "worker queue full")
+		}
+	}
+	for _, ch := range shards {
+		close(ch)
+	}
+	cancel()
+	wg.Wait()
+	return err
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if u, ok := a.(*net.UDPAddr); ok {
+		ap := u.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
+}
+
+func shardOf(key string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return int(h.Sum32() % uint32(n))
+}
+
+// receive checks a datagram in the reading goroutine: sender, code,
+// authenticators and attributes, without any store call. It returns the
+// decoded request to apply, or an answer for a retransmit of a packet
+// already recorded, or neither (dropped).
+func (s *Server) receive(b []byte, from netip.AddrPort) (req *request, reply []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			req, reply = nil, nil
+			s.drop(DropPanic, from, fmt.Sprint(r))
+			s.log.Error("panic handling accounting packet", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	client, ok := s.clientFor(from.Addr())
+	if !ok {
+		s.drop(DropUnknownClient, from, "source address not in any client cidr")
+		return nil, nil
+	}
+	req, reason, detail := decode(b, client, from)
+	if reason != "" {
+		s.drop(reason, from, detail)
+		return nil, nil
+	}
+	if req.msgAuth {
+		s.count("verified.message_authenticator", 1)
+	}
+	if resp, ok := s.replay.answer(req.replayKey(), s.now()); ok {
+		s.handled("duplicate")
+		return nil, resp
+	}
+	return req, nil
+}
+
+func (s *Server) clientFor(a netip.Addr) (Client, bool) {
+	for _, c := range s.clients {
+		if c.CIDR.Contains(a) {
+			return c, true
+		}
+	}
+	return Client{}, false
+}
+
+// work applies one authentic request and answers it once it is stored.
+func (s *Server) work(ctx context.Context, j job) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.drop(DropPanic, j.req.from, fmt.Sprint(r))
+			s.log.Error("panic applying accounting packet", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}()
+	resp, err := s.apply(ctx, j.req)
+	if err != nil {
+		return
+	}
+	j.conn.WriteTo(resp, j.to)
+}
+
+// apply records req in the store and returns the encoded
+// Accounting-Response, or an error (already counted and logged) when
+// nothing must be answered.
+func (s *Server) apply(ctx context.Context, req *request) ([]byte, error) {
+	now := s.now()
+	// Packets in hand when the server stops are still recorded and answered.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
+	defer cancel()
+	outcome, err := s.record(ctx, req, now)
+	if err != nil {
+		s.drop(DropStoreError, req.from, err.Error())
+		return nil, err
+	}
+	resp, err := req.response()
+	if err != nil {
+		s.drop(DropMalformed, req.from, "cannot encode response: "+err.Error())
+		return nil, err
+	}
+	s.replay.remember(req.replayKey(), resp, now)
+	s.handled(outcome)
+	return resp, nil
+}
+
+func (s *Server) record(ctx context.Context, req *request, now time.Time) (string, error) {
+	log := s.log.With("from", req.from.String(), "nas", req.nas)
+	switch req.status {
+	case statusStart, statusInterim:
+		outcome := "start"
+		if req.status == statusInterim {
+			outcome = "interim"
+		}
+		event := now.Add(-time.Duration(req.delay) * time.Second)
+		if !req.eventTime.IsZero() {
+			event = req.eventTime
+		}
+		if idle := s.cfg.IdleTimeout; idle > 0 && event.Before(now.Add(-idle)) {
+			log.Info("stale accounting update acknowledged, not applied", "status", outcome, "event", event)
+			return "stale", nil
+		}
+		for _, p := range req.prefixes {
+			sess := nv.NetworkSession{
+				Prefix:    p,
+				MSISDN:    req.msisdn,
+				SessionID: req.sessionID,
+				NAS:       req.nas,
+				IMSI:      req.imsi,
+				StartedAt: event,
+				UpdatedAt: now,
+			}
+			var err error
+			if req.status == statusStart {
+				err = s.store.StartSession(ctx, sess)
+			} else {
+				if req.sessionTime > 0 {
+					sess.StartedAt = event.Add(-time.Duration(req.sessionTime) * time.Second)
+				}
+				err = s.store.UpsertSession(ctx, sess)
+			}
+			if err != nil {
+				return "", fmt.Errorf("%s %s: %w", outcome, p, err)
+			}
+		}
+		log.Debug("session recorded", "status", outcome, "prefixes", req.prefixes, "msisdn", req.msisdn.Masked())
+		return outcome, nil
+	case statusStop:
+		for _, p := range req.prefixes {
+			removed, err := s.store.StopSession(ctx, p, req.sessionID)
+			if err != nil {
+				return "", fmt.Errorf("stop %s: %w", p, err)
+			}
+			log.Debug("session stop", "prefix", p, "removed", removed)
+		}
+		return "stop", nil
+	case statusOn, statusOff:
+		outcome := "accounting_on"
+		if req.status == statusOff {
+			outcome = "accounting_off"
+		}
+		total := 0
+		for _, nas := range req.purge {
+			n, err := s.store.PurgeNAS(ctx, nas)
+			if err != nil {
+				return "", fmt.Errorf("purge %s: %w", nas, err)
+			}
+			total += n
+		}
+		log.Info("gateway sessions purged", "status", outcome, "gateway", req.purge, "sessions", total)
+		return outcome, nil
+	default:
+		log.Debug("accounting status not used, acknowledged", "status", req.status)
+		return "other", nil
+	}
+}
+
+// ExpireIdle removes the sessions with no update for IdleTimeout and returns
+// how many. It does nothing when IdleTimeout is zero.
+func (s *Server) ExpireIdle(ctx context.Context) (int, error) {
+	if s.cfg.IdleTimeout <= 0 {
+		return 0, nil
+	}
+	n, err := s.store.ExpireSessions(ctx, s.now().Add(-s.cfg.IdleTimeout))
+	if err != nil {
+		return 0, fmt.Errorf("radius: expire idle sessions: %w", err)
+	}
+	if n > 0 {
+		s.count("expired", uint64(n))
+		s.log.Info("idle sessions expired", "sessions", n)
+	}
+	if s.metrics.Expired != nil {
+		s.metrics.Expired(n)
+	}
+	return n, nil
+}
+
+func (s *Server) expireLoop(ctx context.Context) {
+	if s.cfg.IdleTimeout <= 0 {
+		return
+	}
+	t := time.NewTicker(s.opts.ExpireEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.ExpireIdle(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("idle expiry failed", "err", err)
+			}
+			s.replay.sweep(s.now())
+		}
+	}
+}

@@ -1,0 +1,439 @@
+package radius
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+	"layeh.com/radius/rfc2869"
+
+	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/sqlite"
+)
+
+const testSecret = "s3cret-of-the-pgw"
+
+var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+// clock is an injectable, settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type harness struct {
+	srv   *Server
+	store *sqlite.Store
+	clock *clock
+	addr  string
+}
+
+func openStore(t testing.TB) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func start(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	if cfg.Clients == nil {
+		cfg.Clients = []Client{{CIDR: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(testSecret)}}
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 2 * time.Hour
+	}
+	h := &harness{store: openStore(t), clock: &clock{t: t0}}
+	srv, err := New(cfg, h.store, Options{Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.addr = pc.LocalAddr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, pc) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		pc.Close()
+	})
+	return h
+}
+
+type acct struct {
+	status    rfc2866.AcctStatusType
+	sessionID string
+	msisdn    string
+	ipv4      string
+	ipv6      string // prefix
+	nasIP     string
+	nasID     string
+	imsi      string
+	secret    string
+	msgAuth   string // "", "good", "bad"
+	event     time.Time
+}
+
+func (a acct) packet(t *testing.T) *radius.Packet {
+	t.Helper()
+	secret := a.secret
+	if secret == "" {
+		secret = testSecret
+	}
+	p := radius.New(radius.CodeAccountingRequest, []byte(secret))
+	rfc2866.AcctStatusType_Add(p, a.status)
+	if a.sessionID != "" {
+		rfc2866.AcctSessionID_AddString(p, a.sessionID)
+	}
+	if a.msisdn != "" {
+		rfc2865.CallingStationID_AddString(p, a.msisdn)
+	}
+	if a.ipv4 != "" {
+		rfc2865.FramedIPAddress_Add(p, net.ParseIP(a.ipv4).To4())
+	}
+	if a.ipv6 != "" {
+		_, n, err := net.ParseCIDR(a.ipv6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := radius.NewIPv6Prefix(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Add(typeFramedIPv6Prefix, v)
+	}
+	if a.nasIP != "" {
+		rfc2865.NASIPAddress_Add(p, net.ParseIP(a.nasIP).To4())
+	}
+	if a.nasID != "" {
+		rfc2865.NASIdentifier_AddString(p, a.nasID)
+	}
+	if a.imsi != "" {
+		sub := append([]byte{vendor3GPPIMSI, byte(2 + len(a.imsi))}, a.imsi...)
+		v, _ := radius.NewVendorSpecific(vendor3GPP, sub)
+		p.Add(rfc2865.VendorSpecific_Type, v)
+	}
+	if !a.event.IsZero() {
+		v, _ := radius.NewDate(a.event)
+		p.Add(rfc2869.EventTimestamp_Type, v)
+	}
+	p.Add(rfc2865.ProxyState_Type, radius.Attribute("proxy-state-1"))
+	if a.msgAuth != "" {
+		p.Add(rfc2869.MessageAuthenticator_Type, make(radius.Attribute, 16))
+		b, err := p.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac := MessageAuthenticator(b, []byte(secret))
+		if a.msgAuth == "bad" {
+			mac[0] ^= 0xff
+		}
+		p.Set(rfc2869.MessageAuthenticator_Type, mac)
+	}
+	return p
+}
+
+func (h *harness) send(t *testing.T, a acct) (*radius.Packet, error) {
+	t.Helper()
+	return h.sendFrom(t, a, nil)
+}
+
+func (h *harness) sendFrom(t *testing.T, a acct, local *net.UDPAddr) (*radius.Packet, error) {
+	t.Helper()
+	timeout := 3 * time.Second
+	if a.secret != "" && a.secret != testSecret || a.msgAuth == "bad" || local != nil {
+		timeout = 400 * time.Millisecond // expected to go unanswered
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c := radius.Client{Retry: 200 * time.Millisecond}
+	if local != nil {
+		c.Dialer.LocalAddr = local
+	}
+	return c.Exchange(ctx, a.packet(t), h.addr)
+}
+
+func (h *harness) mustAck(t *testing.T, a acct) {
+	t.Helper()
+	resp, err := h.send(t, a)
+	if err != nil {
+		t.Fatalf("no Accounting-Response to %v: %v", a.status, err)
+	}
+	if resp.Code != radius.CodeAccountingResponse {
+		t.Fatalf("response code %v", resp.Code)
+	}
+	if string(rfc2865.ProxyState_Get(resp)) != "proxy-state-1" {
+		t.Errorf("Proxy-State not echoed")
+	}
+}
+
+func (h *harness) numberAt(t *testing.T, addr string) nv.PhoneNumber {
+	t.Helper()
+	s, err := h.store.SessionFor(context.Background(), netip.MustParseAddr(addr), h.clock.Now().Add(-2*time.Hour))
+	if errors.Is(err, nv.ErrNotFound) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.MSISDN
+}
+
+func TestStartStopInterim(t *testing.T) {
+	h := start(t, Config{})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "A1", msisdn: "34600000001", ipv4: "10.0.0.5", nasIP: "192.0.2.1", imsi: "214070000000001"})
+	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000001" {
+		t.Fatalf("after Start: %q", got)
+	}
+	ss, _ := h.store.NetworkSessions(context.Background())
+	if len(ss) != 1 || ss[0].IMSI != "214070000000001" || ss[0].NAS != "192.0.2.1" || ss[0].SessionID != "A1" {
+		t.Fatalf("stored session %+v", ss)
+	}
+
+	// A new Start on the address replaces the holder.
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "B1", msisdn: "+34600000002", ipv4: "10.0.0.5", nasIP: "192.0.2.1"})
+	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000002" {
+		t.Fatalf("after second Start: %q", got)
+	}
+	// Stop with the old session id keeps the new holder.
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Stop, sessionID: "A1", ipv4: "10.0.0.5", nasIP: "192.0.2.1"})
+	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000002" {
+		t.Fatalf("Stop with wrong id removed the session: %q", got)
+	}
+	// Stop with the right id removes it.
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Stop, sessionID: "B1", ipv4: "10.0.0.5", nasIP: "192.0.2.1"})
+	if got := h.numberAt(t, "10.0.0.5"); got != "" {
+		t.Fatalf("after Stop: %q", got)
+	}
+	// Interim-Update recreates a session whose Start was lost.
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionID: "C1", msisdn: "34600000003", ipv4: "10.0.0.5", nasIP: "192.0.2.1"})
+	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000003" {
+		t.Fatalf("after Interim: %q", got)
+	}
+	st := h.srv.Stats()
+	if st["handled.start"] != 2 || st["handled.stop"] != 2 || st["handled.interim"] != 1 {
+		t.Errorf("stats %v", st)
+	}
+}
+
+func TestIPv6AndTwoAddresses(t *testing.T) {
+	h := start(t, Config{})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "S6", msisdn: "34600000006", ipv4: "10.0.0.6", ipv6: "2001:db8:1:2::/64", nasID: "pgw-1"})
+	for _, a := range []string{"10.0.0.6", "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff"} {
+		if got := h.numberAt(t, a); got != "+34600000006" {
+			t.Errorf("%s: %q", a, got)
+		}
+	}
+	if got := h.numberAt(t, "2001:db8:1:3::1"); got != "" {
+		t.Errorf("neighbouring /64 matched: %q", got)
+	}
+	// One number may hold several addresses (several APNs).
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "S7", msisdn: "34600000006", ipv4: "10.0.0.7", nasID: "pgw-1"})
+	if h.numberAt(t, "10.0.0.6") != "+34600000006" || h.numberAt(t, "10.0.0.7") != "+34600000006" {
+		t.Error("second address replaced the first")
+	}
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Stop, sessionID: "S6", ipv4: "10.0.0.6", ipv6: "2001:db8:1:2::/64", nasID: "pgw-1"})
+	if h.numberAt(t, "10.0.0.6") != "" || h.numberAt(t, "2001:db8:1:2::1") != "" || h.numberAt(t, "10.0.0.7") == "" {
+		t.Error("Stop removed the wrong sessions")
+	}
+}
+
+func TestAccountingOnOffPurges(t *testing.T) {
+	h := start(t, Config{})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "1", msisdn: "34600000001", ipv4: "10.0.0.1", nasIP: "192.0.2.1"})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "2", msisdn: "34600000002", ipv4: "10.0.0.2", nasIP: "192.0.2.1"})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "3", msisdn: "34600000003", ipv4: "10.0.0.3", nasIP: "192.0.2.2"})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "4", msisdn: "34600000004", ipv4: "10.0.0.4"}) // no NAS attributes: the source
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOn, nasIP: "192.0.2.1"})
+	if h.numberAt(t, "10.0.0.1") != "" || h.numberAt(t, "10.0.0.2") != "" {
+		t.Error("Accounting-On did not purge the gateway's sessions")
+	}
+	if h.numberAt(t, "10.0.0.3") != "+34600000003" {
+		t.Error("Accounting-On purged another gateway")
+	}
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOff})
+	if h.numberAt(t, "10.0.0.4") != "" || h.numberAt(t, "10.0.0.3") == "" {
+		t.Error("Accounting-Off without NAS attributes must purge the source address's sessions only")
+	}
+}
+
+func TestRejectedPackets(t *testing.T) {
+	h := start(t, Config{Clients: []Client{
+		{CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)},
+		{CIDR: netip.MustParsePrefix("127.0.0.4/32"), Secret: []byte(testSecret), RequireMessageAuthenticator: true},
+	}})
+	startA := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "A", msisdn: "34600000001", ipv4: "10.0.0.5"}
+
+	bad := startA
+	bad.secret = "wrong"
+	if _, err := h.send(t, bad); err == nil {
+		t.Error("bad secret answered")
+	}
+	bad = startA
+	bad.msgAuth = "bad"
+	if _, err := h.send(t, bad); err == nil {
+		t.Error("bad Message-Authenticator answered")
+	}
+	if _, err := h.sendFrom(t, startA, &net.UDPAddr{IP: net.ParseIP("127.0.0.3")}); err == nil {
+		t.Error("unknown sender answered")
+	}
+	if _, err := h.sendFrom(t, startA, &net.UDPAddr{IP: net.ParseIP("127.0.0.4")}); err == nil {
+		t.Error("packet without required Message-Authenticator answered")
+	}
+	missing := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "A", ipv4: "10.0.0.5"}
+	if _, err := h.sendFrom(t, missing, &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}); err == nil {
+		t.Error("Start without Calling-Station-Id answered")
+	}
+	// An Access-Request is not accounting.
+	ar := radius.New(radius.CodeAccessRequest, []byte(testSecret))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := (&radius.Client{}).Exchange(ctx, ar, h.addr); err == nil {
+		t.Error("Access-Request answered")
+	}
+	if h.numberAt(t, "10.0.0.5") != "" {
+		t.Fatal("a rejected packet changed a session")
+	}
+	st := h.srv.Stats()
+	for _, k := range []string{DropBadAuthenticator, DropBadMessageAuth, DropUnknownClient, DropMissingMessageAuth, DropMissingAttribute, DropNotAccounting} {
+		if st["dropped."+k] == 0 {
+			t.Errorf("dropped.%s not counted: %v", k, st)
+		}
+	}
+
+	good := startA
+	good.msgAuth = "good"
+	if _, err := h.sendFrom(t, good, &net.UDPAddr{IP: net.ParseIP("127.0.0.4")}); err != nil {
+		t.Fatalf("good Message-Authenticator: %v", err)
+	}
+	if h.numberAt(t, "10.0.0.5") != "+34600000001" {
+		t.Fatal("good Message-Authenticator not recorded")
+	}
+}
+
+func TestIdleExpiry(t *testing.T) {
+	h := start(t, Config{IdleTimeout: time.Hour})
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "1", msisdn: "34600000001", ipv4: "10.0.0.1"})
+	h.clock.Add(40 * time.Minute)
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "2", msisdn: "34600000002", ipv4: "10.0.0.2"})
+	h.clock.Add(30 * time.Minute) // session 1 idle 70 min, session 2 30 min
+	n, err := h.srv.ExpireIdle(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireIdle = %d, %v; want 1", n, err)
+	}
+	ss, _ := h.store.NetworkSessions(context.Background())
+	if len(ss) != 1 || ss[0].MSISDN != "+34600000002" {
+		t.Fatalf("left %+v", ss)
+	}
+	// An Interim-Update keeps a session alive.
+	h.clock.Add(50 * time.Minute)
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionID: "2", msisdn: "34600000002", ipv4: "10.0.0.2"})
+	h.clock.Add(50 * time.Minute)
+	if n, _ := h.srv.ExpireIdle(context.Background()); n != 0 {
+		t.Fatalf("refreshed session expired")
+	}
+}
+
+func TestRetransmitAndStaleReplay(t *testing.T) {
+	h := start(t, Config{IdleTimeout: time.Hour})
+	a := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "A", msisdn: "34600000001", ipv4: "10.0.0.5", event: t0}
+	p := a.packet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for i := 0; i < 3; i++ { // the same packet three times
+		if _, err := radius.Exchange(ctx, p, h.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := h.srv.Stats(); st["handled.start"] != 1 || st["handled.duplicate"] != 2 {
+		t.Errorf("retransmits: %v", st)
+	}
+	// B takes the address; A's old Start, replayed after two hours (out of
+	// the replay cache), must not take it back.
+	h.clock.Add(2 * time.Hour)
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "B", msisdn: "34600000002", ipv4: "10.0.0.5", event: h.clock.Now()})
+	h.srv.replay.sweep(h.clock.Now())
+	if _, err := radius.Exchange(ctx, p, h.addr); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000002" {
+		t.Fatalf("stale replay took the address: %q", got)
+	}
+	if h.srv.Stats()["handled.stale"] != 1 {
+		t.Errorf("stale not counted: %v", h.srv.Stats())
+	}
+}
+
+func TestFloodDoesNotBlockValid(t *testing.T) {
+	h := start(t, Config{})
+	conn, err := net.Dial("udp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		junk := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "X", msisdn: "34600000666", ipv4: "10.0.0.66", secret: "forged"}.packet(t)
+		b, _ := junk.Encode()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				conn.Write(b)
+				conn.Write([]byte{4, 1, 0, 20})
+			}
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionID: "V", msisdn: "34600000001", ipv4: "10.0.0.1"})
+	}
+	close(stop)
+	wg.Wait()
+	if h.numberAt(t, "10.0.0.66") != "" {
+		t.Fatal("forged packet recorded")
+	}
+	if h.srv.Stats()["dropped."+DropBadAuthenticator] == 0 {
+		t.Error("flood not counted")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := New(Config{Clients: []Client{{}}, IdleTimeout: -1}, nil, Options{})
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"invalid cidr", "empty secret", "negative idle_timeout", "nil store"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in %v", want, err)
+		}
+	}
+}
