@@ -32,6 +32,11 @@ type servedNode struct {
 // listeners bound to 127.0.0.1:0. extra is appended to the YAML.
 func startServe(t *testing.T, dir, extra string) *servedNode {
 	t.Helper()
+	return startServeWith(t, dir, extra, serveListeners{})
+}
+
+func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedNode {
+	t.Helper()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +62,7 @@ func startServe(t *testing.T, dir, extra string) *servedNode {
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, ready: func() { close(ready) }})
+		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, ready: func() { close(ready) }})
 	}()
 	select {
 	case <-ready:

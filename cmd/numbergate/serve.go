@@ -42,6 +42,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // serveListeners lets tests hand in listeners they bound themselves.
 type serveListeners struct {
 	public, admin net.Listener
+	radius        net.PacketConn
 	// ready, if set, is called once everything is listening.
 	ready func()
 }
@@ -93,7 +94,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	feeds, err := startFeeds(ctx, cfg, st, a, log)
+	feeds, err := startFeeds(ctx, cfg, st, a, log, ls)
 	if err != nil {
 		ls.public.Close()
 		ls.admin.Close()

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+)
+
+// TestServeRADIUS drives `serve` as an operator network would: a packet
+// gateway sends RADIUS accounting over UDP, then the device behind that
+// address runs /authorize from it.
+func TestServeRADIUS(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	n := startServeWith(t, dir, `network:
+  radius:
+    listen: 127.0.0.1:0
+    clients:
+      - cidr: 127.0.0.0/8
+        secret: "s3cret-gw"
+    idle_timeout: 1h
+`, serveListeners{radius: pc})
+	p := onboard(t, n, "app-r", "127.0.0.21")
+	gw := pc.LocalAddr().String()
+
+	acct := func(secret string, status rfc2866.AcctStatusType, ip, msisdn, session string) error {
+		pkt := radius.New(radius.CodeAccountingRequest, []byte(secret))
+		_ = rfc2866.AcctStatusType_Set(pkt, status)
+		if ip != "" {
+			_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP(ip))
+		}
+		if msisdn != "" {
+			_ = rfc2865.CallingStationID_SetString(pkt, msisdn)
+		}
+		if session != "" {
+			_ = rfc2866.AcctSessionID_SetString(pkt, session)
+		}
+		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		resp, err := (&radius.Client{Retry: 0}).Exchange(ctx, pkt, gw)
+		if err != nil {
+			return err
+		}
+		if resp.Code != radius.CodeAccountingResponse {
+			t.Fatalf("answer code %v", resp.Code)
+		}
+		return nil
+	}
+	authorize := func() authzResult {
+		_, c := pkce()
+		return p.authorize(url.Values{"code_challenge": {c}, "code_challenge_method": {"S256"}})
+	}
+
+	if a := authorize(); a.err != "access_denied" {
+		t.Fatalf("before any session: %q, want access_denied", a.err)
+	}
+	if err := acct("wrong-secret", rfc2866.AcctStatusType_Value_Start, "127.0.0.21", "34600000021", "S1"); err == nil {
+		t.Fatal("a packet with the wrong secret was answered")
+	}
+	if a := authorize(); a.err != "access_denied" {
+		t.Fatalf("after a forged Start: %q, want access_denied", a.err)
+	}
+	if err := acct("s3cret-gw", rfc2866.AcctStatusType_Value_Start, "127.0.0.21", "34600000021", "S1"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	tr := p.flow(scopeVerify, "")
+	if r := p.verify(tr.AccessToken, `{"phoneNumber":"+34600000021"}`); r.body["devicePhoneNumberVerified"] != true {
+		t.Fatalf("verify after Start = %d %v", r.status, r.body)
+	}
+
+	// A Stop with another session id leaves the session; the right one ends it.
+	if err := acct("s3cret-gw", rfc2866.AcctStatusType_Value_Stop, "127.0.0.21", "34600000021", "OTHER"); err != nil {
+		t.Fatal(err)
+	}
+	if a := authorize(); a.code == "" {
+		t.Fatalf("a Stop for another session ended this one: %q", a.err)
+	}
+	if err := acct("s3cret-gw", rfc2866.AcctStatusType_Value_Stop, "127.0.0.21", "34600000021", "S1"); err != nil {
+		t.Fatal(err)
+	}
+	if a := authorize(); a.err != "access_denied" {
+		t.Fatalf("after Stop: %q, want access_denied", a.err)
+	}
+
+	// Interim-Update recreates a session whose Start was lost; Accounting-On purges.
+	if err := acct("s3cret-gw", rfc2866.AcctStatusType_Value_InterimUpdate, "127.0.0.21", "+34600000022", "S2"); err != nil {
+		t.Fatal(err)
+	}
+	tr = p.flow(scopeRead, "")
+	if r := p.call("GET", "/number-verification/v2/device-phone-number", tr.AccessToken, "", nil); r.body["devicePhoneNumber"] != "+34600000022" {
+		t.Fatalf("after Interim = %v", r.body)
+	}
+	if err := acct("s3cret-gw", rfc2866.AcctStatusType_Value_AccountingOn, "", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if a := authorize(); a.err != "access_denied" {
+		t.Fatalf("after Accounting-On: %q, want access_denied", a.err)
+	}
+}
