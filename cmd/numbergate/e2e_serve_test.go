@@ -62,7 +62,7 @@ func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedN
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, ready: func() { close(ready) }})
+		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat, ready: func() { close(ready) }})
 	}()
 	select {
 	case <-ready:

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/numbergate/numbergate/internal/cgnat"
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/radius"
@@ -53,6 +54,43 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 				log.Error("radius accounting server stopped", "err", err)
 			}
 		}()
+	}
+	if cc := cfg.Network.CGNAT; cc != nil {
+		ing, err := cgnat.New(cgnat.Config{SyslogListen: cc.SyslogListen, Files: cc.Files}, st, cgnat.Options{
+			Logger: log.With("feed", "cgnat"),
+			Metrics: cgnat.Metrics{
+				Applied:   func(op string) { a.metrics.CGNATRecords.WithLabelValues(op).Inc() },
+				Malformed: func() { a.metrics.CGNATRecords.WithLabelValues("malformed").Inc() },
+				Unmatched: func() { a.metrics.CGNATRecords.WithLabelValues("unmatched").Inc() },
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("network.cgnat: %w", err)
+		}
+		if len(cc.Files) > 0 {
+			n, err := ing.IngestFiles(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("network.cgnat.files: %w", err)
+			}
+			log.Info("cgnat allocation logs ingested", "applied", n.Applied, "malformed", n.Malformed, "unmatched", n.Unmatched)
+		}
+		pc := ls.cgnat
+		if pc == nil && cc.SyslogListen != "" {
+			if pc, err = net.ListenPacket("udp", cc.SyslogListen); err != nil {
+				return nil, fmt.Errorf("network.cgnat.syslog_listen: %w", err)
+			}
+		}
+		if pc != nil {
+			log.Info("listening", "listener", "cgnat-syslog", "addr", pc.LocalAddr().String())
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				defer pc.Close()
+				if err := ing.Serve(ctx, pc); err != nil {
+					log.Error("cgnat syslog listener stopped", "err", err)
+				}
+			}()
+		}
 	}
 	return f, nil
 }

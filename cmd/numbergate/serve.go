@@ -42,7 +42,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 // serveListeners lets tests hand in listeners they bound themselves.
 type serveListeners struct {
 	public, admin net.Listener
-	radius        net.PacketConn
+	radius, cgnat net.PacketConn
 	// ready, if set, is called once everything is listening.
 	ready func()
 }
