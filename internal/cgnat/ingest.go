@@ -1,0 +1,331 @@
+package cgnat
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Config is the CGNAT log ingestion's configuration (network.cgnat in the
+// YAML config).
+type Config struct {
+	// SyslogListen is the UDP syslog address ("" for none), e.g.
+	// "0.0.0.0:5514".
+	SyslogListen string
+	// Files are allocation logs ingested by IngestFiles.
+	Files []string
+	// Senders, when not empty, are the only source addresses whose syslog
+	// datagrams are accepted (the NATs). Syslog over UDP has no
+	// authentication: with Senders empty, bind SyslogListen to a management
+	// network only.
+	Senders []netip.Prefix
+}
+
+// Metrics receives the ingester's counters; nil functions are skipped.
+type Metrics struct {
+	// Applied is called with "alloc" or "release" for each stored record.
+	Applied func(op string)
+	// Malformed is called for each skipped line.
+	Malformed func()
+	// Unmatched is called for each RELEASE with no open allocation.
+	Unmatched func()
+}
+
+// Options are the ingester's injected dependencies.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics Metrics
+	// StoreTimeout bounds each store call (5 s when zero).
+	StoreTimeout time.Duration
+}
+
+// Counts summarises an ingestion.
+type Counts struct {
+	Applied   int
+	Malformed int
+	Unmatched int
+}
+
+// Ingester records port-block allocations into the store.
+type Ingester struct {
+	cfg   Config
+	store nv.NetworkSessionStore
+	log   *slog.Logger
+	opts  Options
+	addr  atomic.Pointer[net.Addr]
+
+	mu    sync.Mutex
+	stats map[string]uint64
+}
+
+// New returns an ingester for cfg.
+func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, error) {
+	if store == nil {
+		return nil, errors.New("cgnat: nil store")
+	}
+	for i, p := range cfg.Senders {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("cgnat: sender %d: invalid prefix", i)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = 5 * time.Second
+	}
+	return &Ingester{cfg: cfg, store: store, log: opts.Logger.With("component", "cgnat"), opts: opts, stats: map[string]uint64{}}, nil
+}
+
+// Stats returns a snapshot of the counters: "applied.alloc",
+// "applied.release", "malformed", "unmatched", "store_error",
+// "unknown_sender".
+func (g *Ingester) Stats() map[string]uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]uint64, len(g.stats))
+	for k, v := range g.stats {
+		out[k] = v
+	}
+	return out
+}
+
+func (g *Ingester) count(k string) {
+	g.mu.Lock()
+	g.stats[k]++
+	g.mu.Unlock()
+}
+
+// Apply stores one record. unmatched is true for a RELEASE that found no
+// open allocation.
+func (g *Ingester) Apply(ctx context.Context, r Record) (unmatched bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
+	defer cancel()
+	switch r.Op {
+	case Alloc:
+		err = g.store.AllocatePortBlock(ctx, nv.PortBlock{
+			Private: r.Private, Public: r.Public, FirstPort: r.FirstPort, LastPort: r.LastPort, Start: r.Time,
+		})
+	case Release:
+		var ok bool
+		ok, err = g.store.ReleasePortBlock(ctx, r.Private, r.Public, r.FirstPort, r.LastPort, r.Time)
+		unmatched = err == nil && !ok
+	default:
+		return false, fmt.Errorf("cgnat: unknown op %d", r.Op)
+	}
+	if err != nil {
+		g.count("store_error")
+		return false, fmt.Errorf("cgnat: %s: %w", r.Op, err)
+	}
+	if unmatched {
+		g.count("unmatched")
+		if g.opts.Metrics.Unmatched != nil {
+			g.opts.Metrics.Unmatched()
+		}
+		g.log.Debug("release without open allocation", "private", r.Private, "public", r.Public, "first", r.FirstPort, "last", r.LastPort)
+		return true, nil
+	}
+	op := "alloc"
+	if r.Op == Release {
+		op = "release"
+	}
+	g.count("applied." + op)
+	if g.opts.Metrics.Applied != nil {
+		g.opts.Metrics.Applied(op)
+	}
+	return false, nil
+}
+
+// line parses and applies one line, counting it in c.
+func (g *Ingester) line(ctx context.Context, b []byte, where string, c *Counts) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r, err := ParseLine(b)
+	if err != nil {
+		c.Malformed++
+		g.count("malformed")
+		if g.opts.Metrics.Malformed != nil {
+			g.opts.Metrics.Malformed()
+		}
+		g.log.Warn("malformed cgnat record skipped", "where", where, "err", err)
+		return nil
+	}
+	unmatched, err := g.Apply(ctx, r)
+	if err != nil {
+		return err
+	}
+	if unmatched {
+		c.Unmatched++
+	} else {
+		c.Applied++
+	}
+	return nil
+}
+
+// IngestReader ingests every line of rd. A store error stops it.
+func (g *Ingester) IngestReader(ctx context.Context, rd io.Reader, name string) (Counts, error) {
+	var c Counts
+	br := bufio.NewReaderSize(rd, 64*1024)
+	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return c, err
+		}
+		b, err := readLine(br)
+		if len(b) > 0 {
+			if lerr := g.line(ctx, b, fmt.Sprintf("%s:%d", name, n), &c); lerr != nil {
+				return c, lerr
+			}
+		}
+		if err == io.EOF {
+			return c, nil
+		}
+		if err != nil {
+			return c, fmt.Errorf("cgnat: read %s: %w", name, err)
+		}
+	}
+}
+
+// readLine reads one line of any length, returning at most MaxLineLen+1
+// bytes of it (longer lines are then rejected by ParseLine).
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var out []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(out) <= MaxLineLen {
+			out = append(out, frag[:min(len(frag), MaxLineLen+1-len(out))]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		return out, err
+	}
+}
+
+// IngestFile ingests an allocation log file from its start.
+func (g *Ingester) IngestFile(ctx context.Context, path string) (Counts, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Counts{}, fmt.Errorf("cgnat: %w", err)
+	}
+	defer f.Close()
+	c, err := g.IngestReader(ctx, f, path)
+	g.log.Info("cgnat log ingested", "file", path, "applied", c.Applied, "malformed", c.Malformed, "unmatched", c.Unmatched)
+	return c, err
+}
+
+// IngestFiles ingests every configured file, in order.
+func (g *Ingester) IngestFiles(ctx context.Context) (Counts, error) {
+	var total Counts
+	for _, p := range g.cfg.Files {
+		c, err := g.IngestFile(ctx, p)
+		total.Applied += c.Applied
+		total.Malformed += c.Malformed
+		total.Unmatched += c.Unmatched
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// Addr returns the syslog listener's address (nil before it serves).
+func (g *Ingester) Addr() net.Addr {
+	if a := g.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// ListenAndServe receives syslog datagrams on cfg.SyslogListen until ctx is
+// cancelled.
+func (g *Ingester) ListenAndServe(ctx context.Context) error {
+	if g.cfg.SyslogListen == "" {
+		return errors.New("cgnat: no syslog_listen address")
+	}
+	pc, err := net.ListenPacket("udp", g.cfg.SyslogListen)
+	if err != nil {
+		return fmt.Errorf("cgnat: %w", err)
+	}
+	defer pc.Close()
+	return g.Serve(ctx, pc)
+}
+
+// Serve receives syslog datagrams (RFC 5426) from pc until ctx is
+// cancelled, then returns nil. Datagrams are applied in arrival order, so
+// an ALLOC is stored before the RELEASE that follows it. It does not close
+// pc.
+func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
+	la := pc.LocalAddr()
+	g.addr.Store(&la)
+	if len(g.cfg.Senders) == 0 {
+		g.log.Warn("cgnat syslog accepts datagrams from any sender; set senders or bind to a management network", "listen", la.String())
+	}
+	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 64*1024)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			g.log.Warn("cgnat syslog read failed", "err", err)
+			continue
+		}
+		g.datagram(ctx, buf[:n], from)
+	}
+}
+
+func (g *Ingester) datagram(ctx context.Context, b []byte, from net.Addr) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.count("panic")
+			g.log.Error("panic handling cgnat datagram", "panic", fmt.Sprint(r))
+		}
+	}()
+	if len(g.cfg.Senders) > 0 {
+		ap, _ := netip.ParseAddrPort(from.String())
+		if u, ok := from.(*net.UDPAddr); ok {
+			ap = u.AddrPort()
+		}
+		a := ap.Addr().Unmap()
+		allowed := false
+		for _, p := range g.cfg.Senders {
+			if p.Contains(a) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			g.count("unknown_sender")
+			g.log.Debug("cgnat syslog from unknown sender dropped", "from", from.String())
+			return
+		}
+	}
+	var c Counts
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if err := g.line(ctx, l, "syslog "+from.String(), &c); err != nil {
+			g.log.Warn("cgnat record not stored", "err", err)
+		}
+	}
+}
