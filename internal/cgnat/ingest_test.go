@@ -48,7 +48,7 @@ func TestTimeWindow(t *testing.T) {
 		"this line is not a record",
 		"2026-11-27T11:00:00Z RELEASE private=100.64.0.5 public=203.0.113.7 ports=1024-2047",
 		"2026-11-27T11:30:00Z ALLOC private=100.64.0.6 public=203.0.113.7 ports=1024-2047",
-		"2026-11-27T11:30:00Z ALLOC private=100.64.0.6 public=203.0.113.7 ports=1024-2047", // ingested twice: harmless
+		"2026-11-27T11:30:00Z ALLOC private=100.64.0.6 public=203.0.113.7 ports=1024-2047",   // ingested twice: harmless
 		"2026-11-27T11:31:00Z RELEASE private=100.64.0.9 public=203.0.113.7 ports=4096-5119", // nothing open
 		"",
 	}, "\n")
