@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/sqlite"
 )
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -371,4 +372,42 @@ func BenchmarkStatic(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkStaticSQLite compares the cached map with reading the SQLite
+// store on every request (what Static avoids).
+func BenchmarkStaticSQLite(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	var routes []nv.StaticRoute
+	for i := 0; i < 1000; i++ {
+		routes = append(routes, nv.StaticRoute{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 32), MSISDN: "+34600000001"})
+	}
+	if err := st.ReplaceStaticRoutes(ctx, routes); err != nil {
+		b.Fatal(err)
+	}
+	c := conn("10.3.200.1")
+	b.Run("cached", func(b *testing.B) {
+		s := NewStatic(st)
+		for b.Loop() {
+			if _, err := s.Resolve(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("read-per-request", func(b *testing.B) {
+		s := NewStatic(st)
+		for b.Loop() {
+			if err := s.Reload(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Resolve(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
