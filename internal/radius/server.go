@@ -158,7 +158,10 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 	}
 	clients := make([]Client, len(cfg.Clients))
 	for i, c := range cfg.Clients {
-		c.CIDR = netip.PrefixFrom(c.CIDR.Addr().Unmap(), c.CIDR.Bits()-unmapBits(c.CIDR)).Masked()
+		if c.CIDR.Addr().Is4In6() && c.CIDR.Bits() >= 96 {
+			c.CIDR = netip.PrefixFrom(c.CIDR.Addr().Unmap(), c.CIDR.Bits()-96)
+		}
+		c.CIDR = c.CIDR.Masked()
 		clients[i] = c
 	}
 	sort.SliceStable(clients, func(i, j int) bool { return clients[i].CIDR.Bits() > clients[j].CIDR.Bits() })
@@ -174,13 +177,6 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 		stats:   map[string]uint64{},
 		lastLog: map[string]time.Time{},
 	}, nil
-}
-
-func unmapBits(p netip.Prefix) int {
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		return 96
-	}
-	return 0
 }
 
 // Addr returns the address the server is listening on (nil before it
