@@ -46,6 +46,7 @@ func TestServeCGNAT(t *testing.T) {
         secret: "gw"
   cgnat:
     syslog_listen: 127.0.0.1:0
+    senders: [127.0.0.1/32]
     files: [%s]
 `, logFile), serveListeners{radius: rpc, cgnat: spc})
 	p := onboard(t, n, "app-c", "")

@@ -56,7 +56,7 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 		}()
 	}
 	if cc := cfg.Network.CGNAT; cc != nil {
-		ing, err := cgnat.New(cgnat.Config{SyslogListen: cc.SyslogListen, Files: cc.Files}, st, cgnat.Options{
+		ing, err := cgnat.New(cgnat.Config{SyslogListen: cc.SyslogListen, Files: cc.Files, Senders: cc.Senders}, st, cgnat.Options{
 			Logger: log.With("feed", "cgnat"),
 			Metrics: cgnat.Metrics{
 				Applied:   func(op string) { a.metrics.CGNATRecords.WithLabelValues(op).Inc() },

@@ -113,6 +113,9 @@ type CGNAT struct {
 	SyslogListen string
 	// Files are allocation logs to read.
 	Files []string
+	// Senders, when set, are the only source addresses (the NATs) whose
+	// syslog datagrams are accepted.
+	Senders []netip.Prefix
 }
 
 // HeaderEnrichment configures header enrichment by trusted proxies.

@@ -56,6 +56,7 @@ type rawRADIUSClient struct {
 type rawCGNAT struct {
 	SyslogListen string   `yaml:"syslog_listen"`
 	Files        []string `yaml:"files"`
+	Senders      []string `yaml:"senders"`
 }
 
 type rawEnrich struct {

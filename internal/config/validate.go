@@ -161,7 +161,7 @@ func network(ps *problems, raw *rawNetwork) Network {
 	}
 
 	if c := raw.CGNAT; c != nil {
-		n.CGNAT = &CGNAT{SyslogListen: c.SyslogListen}
+		n.CGNAT = &CGNAT{SyslogListen: c.SyslogListen, Senders: prefixList(ps, "network.cgnat.senders", c.Senders)}
 		if c.SyslogListen != "" {
 			if err := checkHostPort(c.SyslogListen); err != nil {
 				ps.add("network.cgnat.syslog_listen", "%v", err)
