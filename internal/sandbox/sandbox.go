@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,7 +175,7 @@ func parseTokenRequest(r *http.Request) (mintRequest, error) {
 	if req.Scope != nil {
 		m.scopes = nil
 		for _, s := range nv.SplitScope(*req.Scope) {
-			if !isOffered(s) {
+			if !slices.Contains(nv.Scopes, s) {
 				return m, fmt.Errorf("scope %q is not offered; use any of %s", s, strings.Join(nv.Scopes, " "))
 			}
 			m.scopes = append(m.scopes, s)
@@ -192,15 +193,6 @@ func parseTokenRequest(r *http.Request) (mintRequest, error) {
 		m.method = nv.AuthOther
 	}
 	return m, nil
-}
-
-func isOffered(scope string) bool {
-	for _, s := range nv.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
