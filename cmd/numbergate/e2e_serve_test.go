@@ -18,6 +18,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/numbergate/numbergate/internal/config"
+	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/sqlite"
 )
 
 // servedNode is a running `numbergate serve` on loopback.
@@ -227,4 +229,32 @@ func getBody(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestServeRefusesWildcardPurpose: issue 6 item 12. A store holding a
+// client onboarded for dpv:* (the sandbox's wildcard) does not serve.
+func TestServeRefusesWildcardPurpose(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.PutClient(context.Background(), nv.Client{ID: "sandbox-demo-app", RedirectURIs: []string{"https://app.example/cb"},
+		Scopes: []string{nv.ScopeOpenID}, Purposes: []string{nv.AnyPurpose}, CreatedAt: time.Now()})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte("listen: 127.0.0.1:0\nissuer: http://127.0.0.1\ndata_dir: " + filepath.Join(dir, "data") + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := net.Listen("tcp", "127.0.0.1:0")
+	adm, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer pub.Close()
+	defer adm.Close()
+	err = serve(context.Background(), cfg, slog.New(slog.DiscardHandler), serveListeners{public: pub, admin: adm})
+	if err == nil || !strings.Contains(err.Error(), `client "sandbox-demo-app" is onboarded for dpv:*, which only the sandbox allows`) {
+		t.Fatalf("serve with a dpv:* client: %v", err)
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/numbergate/numbergate/internal/config"
@@ -54,6 +55,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 	}
 	defer st.Close()
 
+	if err := refuseWildcardPurposes(ctx, st); err != nil {
+		return err
+	}
 	if err := st.ReplaceStaticRoutes(ctx, cfg.Network.Static); err != nil {
 		return fmt.Errorf("load the static network map: %w", err)
 	}
@@ -113,6 +117,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 	feeds.Wait()
 	log.Info("numbergate stopped")
 	return err
+}
+
+// refuseWildcardPurposes stops serve when a client is onboarded for every
+// purpose (nv.AnyPurpose): the wildcard exists only for the sandbox's demo
+// client, and `clients add` refuses it.
+func refuseWildcardPurposes(ctx context.Context, st nv.ClientStore) error {
+	clients, err := st.Clients(ctx)
+	if err != nil {
+		return fmt.Errorf("read the clients: %w", err)
+	}
+	for _, c := range clients {
+		if slices.Contains(c.Purposes, nv.AnyPurpose) {
+			return fmt.Errorf("client %q is onboarded for %s, which only the sandbox allows: re-add it with explicit --purpose values (numbergate clients add --replace) or remove it", c.ID, nv.AnyPurpose)
+		}
+	}
+	return nil
 }
 
 // buildResolver puts the configured network sources in their order.

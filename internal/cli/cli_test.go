@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -266,11 +267,11 @@ func TestClientsAddWarnsAndAcceptsKeyTypes(t *testing.T) {
 	path := e.jwksFile("mixed.json",
 		jose.JSONWebKey{Key: rsaKey.Public(), KeyID: "r", Algorithm: "PS256"},
 		jose.JSONWebKey{Key: edPub, Algorithm: "EdDSA"})
-	_, stderr, err := e.run("clients", e.addArgs("mixed", path, "--redirect-uri", "http://app.example.com/cb")...)
+	_, stderr, err := e.run("clients", e.addArgs("mixed", path, "--redirect-uri", "http://localhost:8080/cb")...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`warning: --jwks keys[1] has no "kid"`, `warning: --redirect-uri "http://app.example.com/cb": plain http`} {
+	for _, w := range []string{`warning: --jwks keys[1] has no "kid"`, `warning: --redirect-uri "http://localhost:8080/cb": a loopback IP literal`} {
 		if !strings.Contains(stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, stderr)
 		}
@@ -279,6 +280,64 @@ func TestClientsAddWarnsAndAcceptsKeyTypes(t *testing.T) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(got.JWKS, &set); err != nil || len(set.Keys) != 2 {
 		t.Fatalf("stored %s %v", got.JWKS, err)
+	}
+}
+
+// TestClientsAddRedirectURIRules: issue 6 item 12. Only https, http on a
+// loopback host and private-use schemes in reverse-domain form (RFC 8252)
+// are onboarded; javascript:, data:, file: and the rest are refused, and so
+// is the dpv:* wildcard outside the sandbox. A refused add stores nothing.
+func TestClientsAddRedirectURIRules(t *testing.T) {
+	e := newEnv(t)
+	good := e.jwksFile("good.json", jose.JSONWebKey{Key: ecKey(t).Public(), KeyID: "k1", Algorithm: "ES256"})
+	accepted := []string{
+		"https://app.example.com/cb",
+		"https://app.example.com:8443/cb?x=1",
+		"http://127.0.0.1:53117/cb",
+		"http://127.9.9.9/cb",
+		"http://[::1]:8080/cb",
+		"http://localhost:8080/cb",
+		"com.example.app:/oauth2redirect",
+		"com.example.app://callback",
+		"net.operator-app.v2:/cb",
+	}
+	for i, u := range accepted {
+		if _, stderr, err := e.run("clients", e.addArgs(fmt.Sprintf("ok%d", i), good, "--redirect-uri", u)...); err != nil {
+			t.Errorf("%s refused: %v\n%s", u, err, stderr)
+		}
+	}
+	refused := map[string]string{
+		"javascript:alert(1)":                 "the javascript: scheme is never a redirect target",
+		"JavaScript:alert(document.cookie)//": "the javascript: scheme is never a redirect target",
+		"data:text/html,<script>x</script>":   "the data: scheme is never a redirect target",
+		"file:///etc/passwd":                  "the file: scheme is never a redirect target",
+		"vbscript:msgbox":                     "the vbscript: scheme",
+		"http://app.example.com/cb":           "plain http is accepted only on a loopback host",
+		"http://10.0.0.1/cb":                  "plain http is accepted only on a loopback host",
+		"http://127.0.0.1.evil.example/cb":    "plain http is accepted only on a loopback host",
+		"HTTPS://app.example.com/cb":          "write the scheme in lower case",
+		"https://user:pw@app.example.com/cb":  "must not carry user information",
+		"https:///cb":                         "has no host",
+		"myapp:/cb":                           "nor a private-use scheme in reverse-domain form",
+		"com.:/cb":                            "nor a private-use scheme in reverse-domain form",
+		"com.-x.app:/cb":                      "nor a private-use scheme in reverse-domain form",
+		"ftp://files.example.com/cb":          "nor a private-use scheme in reverse-domain form",
+		"https://app.example.com/cb#":         "must not have a fragment",
+	}
+	for u, want := range refused {
+		_, _, err := e.run("clients", e.addArgs("bad", good, "--redirect-uri", u)...)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want it to say %q", u, err, want)
+		}
+	}
+	_, _, err := e.run("clients", e.addArgs("wild", good, "--purpose", nv.AnyPurpose)...)
+	if err == nil || !strings.Contains(err.Error(), "the wildcard exists only for the sandbox") {
+		t.Errorf("dpv:* accepted outside the sandbox: %v", err)
+	}
+	for _, id := range []string{"bad", "wild"} {
+		if _, err := e.store().Client(context.Background(), id); !errors.Is(err, nv.ErrNotFound) {
+			t.Errorf("client %q stored after a refused add: %v", id, err)
+		}
 	}
 }
 

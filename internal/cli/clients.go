@@ -58,7 +58,7 @@ func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.W
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	id := fs.String("client-id", "", "the client's `ID` (printable ASCII, no spaces, at most 128 characters)")
 	var redirects, scopes, purposes stringList
-	fs.Var(&redirects, "redirect-uri", "an allowed redirect `URI` (absolute, no fragment); repeat for several")
+	fs.Var(&redirects, "redirect-uri", "an allowed redirect `URI`: https, http on a loopback host, or a private-use scheme such as com.example.app:/cb (RFC 8252); no fragment; repeat for several")
 	jwksPath := fs.String("jwks", "", "`FILE` holding the client's public JSON Web Key Set (EC P-256, RSA >= 2048 or Ed25519; no private keys)")
 	fs.Var(&scopes, "scope", "space-separated `SCOPES` the client may request; must include openid (offered: "+strings.Join(nv.Scopes, " ")+")")
 	fs.Var(&purposes, "purpose", "a `PURPOSE` the client may declare: dpv: and a name, such as dpv:FraudPreventionAndDetection; repeat for several")
@@ -273,9 +273,23 @@ func checkClientID(id string) error {
 	return nil
 }
 
-// checkRedirectURI requires an absolute URI without fragment (RFC 6749
-// section 3.1.2); it warns about plain http beyond loopback.
+// checkRedirectURI accepts the redirect URIs of RFC 8252 and nothing else:
+// https with a host; http only on a loopback host (127.0.0.0/8, [::1],
+// localhost: native apps listening on the device, RFC 8252 section 7.3);
+// and private-use schemes in reverse-domain form such as
+// com.example.app:/callback (RFC 8252 section 7.1). The URI is absolute,
+// without fragment (RFC 6749 section 3.1.2), whitespace or user information.
+// Schemes that run or read something on the device (javascript:, data:,
+// file:, ...) are refused by name.
 func checkRedirectURI(s string) (warning string, err error) {
+	if strings.ContainsAny(s, " \t\r\n") {
+		return "", errors.New("must not contain whitespace")
+	}
+	if i := strings.IndexByte(s, ':'); i > 0 {
+		if scheme := strings.ToLower(s[:i]); slices.Contains(dangerousSchemes, scheme) {
+			return "", fmt.Errorf("the %s: scheme is never a redirect target (use https, http on loopback, or a private-use scheme such as com.example.app)", scheme)
+		}
+	}
 	u, err := url.Parse(s)
 	if err != nil {
 		return "", errors.New("not a valid URI")
@@ -286,16 +300,60 @@ func checkRedirectURI(s string) (warning string, err error) {
 	if u.Fragment != "" || strings.Contains(s, "#") {
 		return "", errors.New("must not have a fragment (RFC 6749 section 3.1.2)")
 	}
-	if strings.ContainsAny(s, " \t\r\n") {
-		return "", errors.New("must not contain whitespace")
+	if u.User != nil {
+		return "", errors.New("must not carry user information (user@ or user:password@)")
 	}
-	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
-		return "", errors.New("has no host")
+	if !strings.HasPrefix(s, u.Scheme+":") { // url.Parse lowered it
+
+		return "", fmt.Errorf("write the scheme in lower case (%s:): redirect URIs are compared as exact strings", strings.ToLower(u.Scheme))
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return "plain http: the authorization code travels unencrypted; use https", nil
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" || u.Hostname() == "" {
+			return "", errors.New("has no host")
+		}
+		return "", nil
+	case "http":
+		if u.Host == "" || u.Hostname() == "" {
+			return "", errors.New("has no host")
+		}
+		if !isLoopback(u.Hostname()) {
+			return "", errors.New("plain http is accepted only on a loopback host (127.0.0.1, [::1], localhost; RFC 8252 section 7.3): the authorization code would travel unencrypted; use https")
+		}
+		if u.Hostname() == "localhost" || strings.HasSuffix(u.Hostname(), ".localhost") {
+			return "a loopback IP literal (127.0.0.1 or [::1]) is safer than localhost, which a device may resolve elsewhere (RFC 8252 section 8.3)", nil
+		}
+		return "", nil
+	}
+	if !reverseDomainScheme(u.Scheme) {
+		return "", fmt.Errorf("scheme %q is neither https, http on loopback, nor a private-use scheme in reverse-domain form such as com.example.app (RFC 8252 section 7.1)", u.Scheme)
 	}
 	return "", nil
+}
+
+// dangerousSchemes are refused by name with their own message.
+var dangerousSchemes = []string{"javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "view-source", "jar"}
+
+// reverseDomainScheme reports whether scheme is a reverse domain name of at
+// least two labels (com.example, com.example.app), each of letters, digits
+// and hyphens, not starting or ending with a hyphen.
+func reverseDomainScheme(scheme string) bool {
+	labels := strings.Split(scheme, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func isLoopback(host string) bool {
@@ -332,7 +390,8 @@ func checkScopes(values []string) (scopes, problems, warnings []string) {
 }
 
 // checkPurposes requires at least one dpv: purpose, each "dpv:" followed by
-// a name of letters and digits (or "*" for any purpose).
+// a name of letters and digits. The wildcard dpv:* (nv.AnyPurpose) is
+// refused: it exists only for the sandbox's demo client.
 func checkPurposes(values []string) (purposes, problems []string) {
 	if len(values) == 0 {
 		return nil, []string{"--purpose is required (at least one, such as dpv:FraudPreventionAndDetection)"}
@@ -344,7 +403,9 @@ func checkPurposes(values []string) (purposes, problems []string) {
 			problems = append(problems, fmt.Sprintf("--purpose %q must start with %q (such as dpv:FraudPreventionAndDetection)", p, nv.PurposePrefix))
 		case name == "":
 			problems = append(problems, fmt.Sprintf("--purpose %q has no name after %q", p, nv.PurposePrefix))
-		case name != "*" && !alnum(name):
+		case name == "*":
+			problems = append(problems, fmt.Sprintf("--purpose %q: the wildcard exists only for the sandbox's demo client; name each purpose the client declares, such as dpv:FraudPreventionAndDetection", p))
+		case !alnum(name):
 			problems = append(problems, fmt.Sprintf("--purpose %q: the name after %q must be letters and digits", p, nv.PurposePrefix))
 		case !slices.Contains(purposes, p):
 			purposes = append(purposes, p)
