@@ -151,7 +151,7 @@ func (s *Server) verifyRequestObject(r *http.Request, ro string, c nv.Client) (m
 			return params, fmt.Errorf("%s in the request object must be present and equal to the plain parameter", name)
 		}
 	}
-	if err := s.consumeJTI(r.Context(), claims.ID); err != nil {
+	if err := s.consumeJTI(r.Context(), c.ID, claims.ID, claims.Expiry.Time()); err != nil {
 		return params, errors.New("the request object jti was already used")
 	}
 	return params, nil

@@ -127,33 +127,56 @@ func (s *Server) connection(r *http.Request, loginHint string) nv.Connection {
 // bounds before the engine consumes its jti, so a rejected assertion
 // changes nothing stored. The engine then verifies signature, iss, sub, aud
 // and the jti. Returns "" when the request may go on.
-func (s *Server) checkAssertion(assertion string) string {
+func (s *Server) checkAssertion(assertion string) (assertionInfo, string) {
 	tok, err := jwt.ParseSigned(assertion, requestObjectAlgs)
 	if err != nil {
-		return "the client assertion must be a JWT signed with ES256, RS256, PS256 or EdDSA"
+		return assertionInfo{}, "the client assertion must be a JWT signed with ES256, RS256, PS256 or EdDSA"
 	}
 	var claims jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
-		return "the client assertion claims are unreadable"
+		return assertionInfo{}, "the client assertion claims are unreadable"
 	}
 	now := s.now()
 	switch {
 	case claims.Expiry == nil:
-		return "the client assertion must carry exp"
+		return assertionInfo{}, "the client assertion must carry exp"
 	case claims.ID == "":
-		return "the client assertion must carry jti"
+		return assertionInfo{}, "the client assertion must carry jti"
 	case claims.Expiry.Time().Sub(now) > maxJWTLifetime:
-		return "the client assertion exp must be at most 300 seconds ahead"
+		return assertionInfo{}, "the client assertion exp must be at most 300 seconds ahead"
 	case claims.IssuedAt != nil && claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > maxJWTLifetime:
-		return "the client assertion lifetime (exp - iat) must not exceed 300 seconds"
+		return assertionInfo{}, "the client assertion lifetime (exp - iat) must not exceed 300 seconds"
 	}
-	return ""
+	return assertionInfo{issuer: claims.Issuer, jti: claims.ID, exp: claims.Expiry.Time()}, ""
 }
 
-func (s *Server) consumeJTI(ctx context.Context, jti string) error {
-	err := s.cfg.Store.ConsumeJTI(ctx, jti, s.now().Add(maxJWTLifetime+time.Minute))
+// consumeJTI records the issuer's jti until the JWT's exp plus the clock
+// skew, so that it cannot be replayed while any clock could still accept it.
+func (s *Server) consumeJTI(ctx context.Context, issuer, jti string, exp time.Time) error {
+	err := s.cfg.Store.ConsumeJTI(ctx, issuer, jti, exp.Add(s.cfg.ClockSkew), s.now())
 	if errors.Is(err, nv.ErrConsumed) {
-		return errors.New("the client assertion jti was already used")
+		return errors.New("the jti was already used")
 	}
 	return err
+}
+
+// assertionKey carries the client assertion's claims, read by serveToken,
+// to the engine's jti hook.
+type assertionKey struct{}
+
+type assertionInfo struct {
+	issuer, jti string
+	exp         time.Time
+}
+
+// consumeAssertionJTI is the engine's jti hook for client assertions. The
+// engine calls it after verifying the assertion's signature with the key of
+// the client named by its iss (which it checked equals client_id), so the
+// issuer read by serveToken is the authenticated client.
+func (s *Server) consumeAssertionJTI(ctx context.Context, jti string) error {
+	a, ok := ctx.Value(assertionKey{}).(assertionInfo)
+	if !ok || a.jti != jti {
+		return errors.New("the client assertion was not checked before its jti")
+	}
+	return s.consumeJTI(ctx, a.issuer, jti, a.exp)
 }

@@ -30,6 +30,9 @@ const (
 // MaxTokenLifetime is the vwip bound on Number Verification access tokens.
 const MaxTokenLifetime = 300 * time.Second
 
+// DefaultClockSkew is the default tolerance for clients' clocks.
+const DefaultClockSkew = 5 * time.Second
+
 // Config is what the authorization server is built from.
 type Config struct {
 	// Issuer is the URL clients see, without a trailing slash.
@@ -53,6 +56,10 @@ type Config struct {
 	OnAuthorize func(result, source string)
 	// OnToken is told of each access token issued.
 	OnToken func()
+	// ClockSkew is how far a client's clock may run ahead of ours (iat,
+	// nbf) and how long past its exp a jti is remembered. Default
+	// DefaultClockSkew.
+	ClockSkew time.Duration
 	// Now is the clock for numbergate's own checks (default time.Now).
 	Now func() time.Time
 }
@@ -88,12 +95,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ClockSkew <= 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
 	k, err := loadOrCreateKeys(ctx, cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, keys: k}
-	es := &engineStore{st: cfg.Store, tokenLifetime: cfg.TokenLifetime}
+	es := &engineStore{st: cfg.Store, tokenLifetime: cfg.TokenLifetime, now: cfg.Now}
 	asymmetric := []goidc.SignatureAlgorithm{goidc.RS256, goidc.PS256, jose.EdDSA}
 
 	s.op, err = provider.New(cfg.Issuer, es,
@@ -112,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		provider.WithPKCE(goidc.CodeChallengeMethodSHA256),
 		provider.WithPrivateKeyJWTAuthn(goidc.ES256, asymmetric...),
 		provider.WithJWTLifetime(int(maxJWTLifetime.Seconds())),
-		provider.WithJTIConsumer(s.consumeJTI),
+		provider.WithJTIConsumer(s.consumeAssertionJTI),
 		provider.WithIDTokenSignatureAlgs(goidc.ES256),
 		provider.WithIDTokenLifetime(int(MaxTokenLifetime.Seconds())),
 		provider.WithSubIdentifierTypes(goidc.SubIdentifierPairwise),
@@ -168,10 +178,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if a := r.PostForm.Get("client_assertion"); a != "" {
-		if msg := s.checkAssertion(a); msg != "" {
+		info, msg := s.checkAssertion(a)
+		if msg != "" {
 			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", msg)
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, info))
 	}
 	s.engine.ServeHTTP(w, r)
 }

@@ -27,6 +27,7 @@ const (
 type engineStore struct {
 	st            nv.Store
 	tokenLifetime time.Duration
+	now           func() time.Time
 }
 
 func notFound(err error) error {
@@ -47,7 +48,7 @@ func (s *engineStore) SaveSession(ctx context.Context, as *goidc.AuthnSession) e
 
 // Session implements goidc.AuthManager.
 func (s *engineStore) Session(ctx context.Context, id string) (*goidc.AuthnSession, error) {
-	rec, err := s.st.AuthSession(ctx, id)
+	rec, err := s.st.AuthSession(ctx, id, s.now())
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -97,7 +98,7 @@ func (s *engineStore) SaveGrant(ctx context.Context, g *goidc.Grant) error {
 		return fmt.Errorf("encode grant: %w", err)
 	}
 	if g.AuthCodeConsumedAt != 0 {
-		err := s.st.RedeemGrant(ctx, g.ID, data)
+		err := s.st.RedeemGrant(ctx, g.ID, data, s.now())
 		switch {
 		case errors.Is(err, nv.ErrConsumed), errors.Is(err, nv.ErrNotFound):
 			// Another request (maybe on another node) redeemed it first.
@@ -153,7 +154,7 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 	if purpose == "" {
 		purpose = str(storePurpose)
 	}
-	return s.st.SaveToken(ctx, nv.AccessToken{
+	err = s.st.SaveToken(ctx, nv.AccessToken{
 		Hash:       nv.HashToken(tkn.ID),
 		GrantID:    g.ID,
 		ClientID:   tkn.ClientID,
@@ -165,6 +166,12 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 		IssuedAt:   time.Unix(int64(tkn.CreatedAt), 0),
 		ExpiresAt:  time.Unix(int64(tkn.ExpiresAt), 0),
 	})
+	if errors.Is(err, nv.ErrNotFound) {
+		// A concurrent redemption of the same code lost and revoked the
+		// grant before this token was stored: no token is issued.
+		return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "the authorization code has already been redeemed", err)
+	}
+	return err
 }
 
 // Client implements goidc.DCRManager's lookup: onboarded clients come from

@@ -25,11 +25,13 @@ type KeyStore interface {
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 }
 
-// JTIStore remembers consumed client-assertion ids.
+// JTIStore remembers consumed JWT ids (client assertions, request objects).
 type JTIStore interface {
-	// ConsumeJTI records jti until expiresAt. It returns ErrConsumed when
-	// the jti was already recorded and has not expired. Atomic.
-	ConsumeJTI(ctx context.Context, jti string, expiresAt time.Time) error
+	// ConsumeJTI records (issuer, jti) until expiresAt. It returns
+	// ErrConsumed when the same issuer's jti is recorded and not expired at
+	// now; the same jti from another issuer is independent. Atomic (one
+	// statement).
+	ConsumeJTI(ctx context.Context, issuer, jti string, expiresAt, now time.Time) error
 }
 
 // AuthSession is an authorization request in progress, kept as an opaque
@@ -44,8 +46,11 @@ type AuthSession struct {
 // kept as an opaque record of the authorization engine plus the fields the
 // store must index or enforce.
 type Grant struct {
-	ID           string
-	AuthCode     string // "" once there is none to look up
+	ID string
+	// AuthCode is the SHA-256 hex of the authorization code (the authz
+	// adapter hashes it, like tokens); stores treat it as an opaque unique
+	// string. "" when there is none to look up.
+	AuthCode     string
 	CodeConsumed bool
 	Revoked      bool
 	Data         []byte
@@ -55,8 +60,8 @@ type Grant struct {
 // AuthStore keeps authorization sessions and grants.
 type AuthStore interface {
 	SaveAuthSession(ctx context.Context, s AuthSession) error
-	// AuthSession returns ErrNotFound for an unknown or expired id.
-	AuthSession(ctx context.Context, id string) (AuthSession, error)
+	// AuthSession returns ErrNotFound for an unknown id or one expired at now.
+	AuthSession(ctx context.Context, id string, now time.Time) (AuthSession, error)
 	// CreateGrant stores a new grant (ErrAlreadyExists if the id or code is taken).
 	CreateGrant(ctx context.Context, g Grant) error
 	// Grant returns ErrNotFound for an unknown id.
@@ -65,8 +70,9 @@ type AuthStore interface {
 	GrantByAuthCode(ctx context.Context, code string) (Grant, error)
 	// RedeemGrant atomically marks the grant's code consumed and stores
 	// data. It returns ErrConsumed if the code was already consumed (by this
-	// or another node) and ErrNotFound if the grant is gone or revoked.
-	RedeemGrant(ctx context.Context, id string, data []byte) error
+	// or another node) and ErrNotFound if the grant is gone, revoked, or its
+	// ExpiresAt is not after now.
+	RedeemGrant(ctx context.Context, id string, data []byte, now time.Time) error
 	// RevokeGrant marks the grant revoked and deletes every access token
 	// issued from it. Revoking an unknown grant is not an error.
 	RevokeGrant(ctx context.Context, id string) error
@@ -74,7 +80,14 @@ type AuthStore interface {
 
 // TokenStore keeps access tokens by hash.
 type TokenStore interface {
-	// SaveToken returns ErrAlreadyExists if the hash is taken.
+	// SaveToken returns ErrAlreadyExists if the hash is taken. A token with
+	// a GrantID is stored only if that grant exists and is not revoked,
+	// checked and inserted in one atomic step (ErrNotFound otherwise), so
+	// that a token is never stored for a revoked grant, whatever the
+	// interleaving with RevokeGrant. (PostgreSQL: the insert must lock the
+	// grant row, e.g. INSERT ... SELECT ... FROM grants WHERE id=$1 AND NOT
+	// revoked FOR SHARE, so a concurrent RevokeGrant's UPDATE waits and its
+	// DELETE then sees the token.)
 	SaveToken(ctx context.Context, t AccessToken) error
 	// ConsumeToken atomically marks the token used and returns it. It
 	// returns ErrNotFound for an unknown hash (or one revoked), ErrConsumed

@@ -9,15 +9,15 @@ import (
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
-// ConsumeJTI records jti until expiresAt in one statement: a new jti is
-// inserted, one whose record has expired (by s.Now) is replaced, and one
-// still recorded gives nv.ErrConsumed.
-func (s *Store) ConsumeJTI(ctx context.Context, jti string, expiresAt time.Time) error {
+// ConsumeJTI records (issuer, jti) until expiresAt in one statement: a new
+// pair is inserted, one whose record has expired at now is replaced, and
+// one still recorded gives nv.ErrConsumed.
+func (s *Store) ConsumeJTI(ctx context.Context, issuer, jti string, expiresAt, now time.Time) error {
 	n, err := s.exec(ctx, `
-INSERT INTO jtis (jti, expires_at) VALUES (?, ?)
-ON CONFLICT (jti) DO UPDATE SET expires_at = excluded.expires_at
+INSERT INTO jtis (issuer, jti, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at
 WHERE jtis.expires_at <> 0 AND jtis.expires_at <= ?`,
-		jti, unixNano(expiresAt), s.now())
+		issuer, jti, unixNano(expiresAt), unixNano(now))
 	if err != nil {
 		return fmt.Errorf("sqlite: consume jti: %w", err)
 	}
@@ -40,15 +40,15 @@ ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expir
 }
 
 // AuthSession returns the session with id, or nv.ErrNotFound if there is
-// none or it has expired (by s.Now).
-func (s *Store) AuthSession(ctx context.Context, id string) (nv.AuthSession, error) {
+// none or it has expired at now.
+func (s *Store) AuthSession(ctx context.Context, id string, now time.Time) (nv.AuthSession, error) {
 	var (
 		a         = nv.AuthSession{ID: id}
 		expiresAt int64
 	)
 	err := s.r.QueryRowContext(ctx, `
 SELECT data, expires_at FROM auth_sessions
-WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, s.now()).Scan(&a.Data, &expiresAt)
+WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, unixNano(now)).Scan(&a.Data, &expiresAt)
 	if err != nil {
 		return nv.AuthSession{}, fmt.Errorf("sqlite: auth session: %w", notFound(err))
 	}
@@ -113,11 +113,13 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 }
 
 // RedeemGrant marks the grant's code consumed and stores data, in one
-// statement that only one caller can win.
-func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte) error {
-	n, err := s.exec(ctx,
-		"UPDATE grants SET code_consumed = 1, data = ? WHERE id = ? AND code_consumed = 0 AND revoked = 0",
-		data, id)
+// statement that only one caller can win. A grant whose ExpiresAt is not
+// after now is nv.ErrNotFound.
+func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte, now time.Time) error {
+	n, err := s.exec(ctx, `
+UPDATE grants SET code_consumed = 1, data = ?
+WHERE id = ? AND code_consumed = 0 AND revoked = 0 AND (expires_at = 0 OR expires_at > ?)`,
+		data, id, unixNano(now))
 	if err != nil {
 		return fmt.Errorf("sqlite: redeem grant: %w", err)
 	}
@@ -125,13 +127,19 @@ func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte) error {
 		return nil
 	}
 	// Lost: tell why. The outcome was decided above; this only explains it.
-	var consumed, revoked bool
-	err = s.w.QueryRowContext(ctx, "SELECT code_consumed, revoked FROM grants WHERE id = ?", id).Scan(&consumed, &revoked)
+	var (
+		consumed, revoked bool
+		expiresAt         int64
+	)
+	err = s.w.QueryRowContext(ctx, "SELECT code_consumed, revoked, expires_at FROM grants WHERE id = ?", id).
+		Scan(&consumed, &revoked, &expiresAt)
 	switch {
 	case err != nil:
 		return fmt.Errorf("sqlite: redeem grant: %w", notFound(err))
 	case revoked:
 		return fmt.Errorf("sqlite: redeem grant: revoked: %w", nv.ErrNotFound)
+	case expiresAt != 0 && expiresAt <= unixNano(now):
+		return fmt.Errorf("sqlite: redeem grant: expired: %w", nv.ErrNotFound)
 	default:
 		return fmt.Errorf("sqlite: redeem grant: %w", nv.ErrConsumed)
 	}
@@ -155,8 +163,6 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 	}
 	return nil
 }
-
-func (s *Store) now() int64 { return s.Now().UnixNano() }
 
 // nullString stores "" as NULL, so that many rows may have none.
 func nullString(v string) sql.NullString { return sql.NullString{String: v, Valid: v != ""} }

@@ -98,6 +98,20 @@ CREATE TABLE port_blocks (
 CREATE INDEX port_blocks_open ON port_blocks (private, public, first_port) WHERE end_at = 0;
 CREATE INDEX port_blocks_end_at ON port_blocks (end_at) WHERE end_at <> 0;
 `,
+	// 2: consumed jtis are keyed by issuer (a client cannot burn another
+	// client's jti). Records of the old global table are dropped: they
+	// live at most minutes, and a jti id without its issuer cannot be
+	// re-keyed.
+	`
+DROP TABLE jtis;
+CREATE TABLE jtis (
+	issuer     TEXT NOT NULL,
+	jti        TEXT NOT NULL,
+	expires_at INTEGER NOT NULL,
+	PRIMARY KEY (issuer, jti)
+) WITHOUT ROWID;
+CREATE INDEX jtis_expires_at ON jtis (expires_at);
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one

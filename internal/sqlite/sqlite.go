@@ -47,9 +47,6 @@ var _ nv.Store = (*Store)(nil)
 
 // Store is an nv.Store on one SQLite database file.
 type Store struct {
-	// Now is the clock of the checks whose interface method takes no time
-	// (ConsumeJTI, AuthSession). Open sets it to time.Now.
-	Now func() time.Time
 	// PortBlockRetention is how long Collect keeps released CGNAT port
 	// blocks after their end. Open sets it to DefaultPortBlockRetention.
 	PortBlockRetention time.Duration
@@ -93,7 +90,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 
-	s := &Store{Now: time.Now, PortBlockRetention: DefaultPortBlockRetention, w: w}
+	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -12,20 +12,42 @@ import (
 )
 
 // SaveToken stores an access token by hash (nv.ErrAlreadyExists if the
-// hash is taken).
+// hash is taken). A token with a GrantID is inserted by one statement that
+// also checks that its grant exists and is not revoked (nv.ErrNotFound
+// otherwise): writes are serialized on the one write connection, so a
+// RevokeGrant runs wholly before (the insert finds the grant revoked) or
+// wholly after (its DELETE removes the token).
 func (s *Store) SaveToken(ctx context.Context, t nv.AccessToken) error {
-	n, err := s.exec(ctx, `
+	args := []any{t.Hash, t.GrantID, t.ClientID, string(t.MSISDN), jsonList(t.Scopes), t.Purpose,
+		string(t.AuthMethod), t.Source, unixNano(t.IssuedAt), unixNano(t.ExpiresAt)}
+	query := `
 INSERT INTO tokens (hash, grant_id, client_id, msisdn, scopes, purpose, auth_method, source, issued_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		t.Hash, t.GrantID, t.ClientID, string(t.MSISDN), jsonList(t.Scopes), t.Purpose,
-		string(t.AuthMethod), t.Source, unixNano(t.IssuedAt), unixNano(t.ExpiresAt))
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	if t.GrantID != "" {
+		query = `
+INSERT INTO tokens (hash, grant_id, client_id, msisdn, scopes, purpose, auth_method, source, issued_at, expires_at)
+SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+WHERE EXISTS (SELECT 1 FROM grants WHERE id = ? AND revoked = 0) ON CONFLICT DO NOTHING`
+		args = append(args, t.GrantID)
+	}
+	n, err := s.exec(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("sqlite: save token: %w", err)
 	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: save token: %w", nv.ErrAlreadyExists)
+	if n == 1 {
+		return nil
 	}
-	return nil
+	// Nothing inserted: tell why. The outcome was decided above.
+	var one int
+	err = s.w.QueryRowContext(ctx, "SELECT 1 FROM tokens WHERE hash = ?", t.Hash).Scan(&one)
+	switch {
+	case err == nil:
+		return fmt.Errorf("sqlite: save token: %w", nv.ErrAlreadyExists)
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("sqlite: save token: grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound)
+	default:
+		return fmt.Errorf("sqlite: save token: %w", err)
+	}
 }
 
 const tokenColumns = "hash, grant_id, client_id, msisdn, scopes, purpose, auth_method, source, issued_at, expires_at"

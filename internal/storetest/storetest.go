@@ -3,10 +3,9 @@
 // empty store.
 //
 // The suite uses explicit times (whole seconds, so that a backend keeping
-// microseconds passes too) and never sleeps. The two methods of nv.Store
-// that take no time (ConsumeJTI and AuthSession) are tested against the
-// wall clock with an hour's margin. Byte fields (JWKS, Data, PrivateJWK)
-// must come back byte for byte.
+// microseconds passes too) and never sleeps; no method reads a clock of
+// its own, so every expiry is decided by the time the caller passes. Byte
+// fields (JWKS, Data, PrivateJWK) must come back byte for byte.
 package storetest
 
 import (
@@ -32,11 +31,16 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"Clients", testClients},
 		{"SigningKeys", testSigningKeys},
 		{"JTI", testJTI},
+		{"JTIPerIssuer", testJTIPerIssuer},
+		{"JTIUntilExpiry", testJTIUntilExpiry},
 		{"AuthSessions", testAuthSessions},
 		{"Grants", testGrants},
 		{"RedeemGrant", testRedeemGrant},
+		{"RedeemGrantExpired", testRedeemGrantExpired},
 		{"RedeemGrantConcurrent", testRedeemGrantConcurrent},
 		{"RevokeGrant", testRevokeGrant},
+		{"RevokeBeforeSaveToken", testRevokeBeforeSaveToken},
+		{"SaveTokenVsRevokeConcurrent", testSaveTokenVsRevokeConcurrent},
 		{"Tokens", testTokens},
 		{"TokenExpired", testTokenExpired},
 		{"ConsumeTokenConcurrent", testConsumeTokenConcurrent},
@@ -263,44 +267,76 @@ func testSigningKeys(t *testing.T, s nv.Store) {
 
 func testJTI(t *testing.T, s nv.Store) {
 	ctx := t.Context()
-	live := time.Now().Add(time.Hour).Truncate(time.Second)
-	must(t, s.ConsumeJTI(ctx, "jti-1", live), "ConsumeJTI(new)")
-	wantErr(t, s.ConsumeJTI(ctx, "jti-1", live), nv.ErrConsumed, "ConsumeJTI(replay)")
-	wantErr(t, s.ConsumeJTI(ctx, "jti-1", live.Add(time.Hour)), nv.ErrConsumed, "ConsumeJTI(replay, later expiry)")
-	must(t, s.ConsumeJTI(ctx, "jti-2", live), "ConsumeJTI(other jti)")
+	now, live := at(0), at(3600)
+	must(t, s.ConsumeJTI(ctx, "app-a", "jti-1", live, now), "ConsumeJTI(new)")
+	wantErr(t, s.ConsumeJTI(ctx, "app-a", "jti-1", live, now), nv.ErrConsumed, "ConsumeJTI(replay)")
+	wantErr(t, s.ConsumeJTI(ctx, "app-a", "jti-1", live.Add(time.Hour), now), nv.ErrConsumed, "ConsumeJTI(replay, later expiry)")
+	must(t, s.ConsumeJTI(ctx, "app-a", "jti-2", live, now), "ConsumeJTI(other jti)")
 
 	// A jti whose record has expired may be used again, and is then
 	// recorded anew.
-	gone := time.Now().Add(-time.Hour).Truncate(time.Second)
-	must(t, s.ConsumeJTI(ctx, "jti-old", gone), "ConsumeJTI(already expired)")
-	must(t, s.ConsumeJTI(ctx, "jti-old", live), "ConsumeJTI(after expiry)")
-	wantErr(t, s.ConsumeJTI(ctx, "jti-old", live), nv.ErrConsumed, "ConsumeJTI(replay after reuse)")
+	gone := at(-3600)
+	must(t, s.ConsumeJTI(ctx, "app-a", "jti-old", gone, now), "ConsumeJTI(already expired)")
+	must(t, s.ConsumeJTI(ctx, "app-a", "jti-old", live, now), "ConsumeJTI(after expiry)")
+	wantErr(t, s.ConsumeJTI(ctx, "app-a", "jti-old", live, now), nv.ErrConsumed, "ConsumeJTI(replay after reuse)")
 
-	errs := race(20, func() error { return s.ConsumeJTI(ctx, "jti-race", live) })
+	errs := race(20, func() error { return s.ConsumeJTI(ctx, "app-a", "jti-race", live, now) })
 	exactlyOneWins(t, errs, nv.ErrConsumed)
+}
+
+// testJTIPerIssuer: single use is per issuer, so one client cannot burn
+// another client's jti by using it first.
+func testJTIPerIssuer(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	now, live := at(0), at(300)
+	must(t, s.ConsumeJTI(ctx, "app-a", "shared", live, now), "ConsumeJTI(app-a)")
+	must(t, s.ConsumeJTI(ctx, "app-b", "shared", live, now), "ConsumeJTI(app-b, same jti)")
+	wantErr(t, s.ConsumeJTI(ctx, "app-a", "shared", live, now), nv.ErrConsumed, "ConsumeJTI(app-a replay)")
+	wantErr(t, s.ConsumeJTI(ctx, "app-b", "shared", live, now), nv.ErrConsumed, "ConsumeJTI(app-b replay)")
+	// Issuer and jti are not concatenated: ("a", "b:c") and ("a:b", "c") differ.
+	must(t, s.ConsumeJTI(ctx, "a", "b:c", live, now), "ConsumeJTI(a, b:c)")
+	must(t, s.ConsumeJTI(ctx, "a:b", "c", live, now), "ConsumeJTI(a:b, c)")
+	errs := race(20, func() error { return s.ConsumeJTI(ctx, "app-c", "shared", live, now) })
+	exactlyOneWins(t, errs, nv.ErrConsumed)
+}
+
+// testJTIUntilExpiry: a jti is refused at every now before its expiresAt,
+// and accepted again from expiresAt on.
+func testJTIUntilExpiry(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	expires := at(310)
+	must(t, s.ConsumeJTI(ctx, "app-a", "j", expires, at(0)), "ConsumeJTI")
+	for _, now := range []time.Time{at(1), at(200), at(309)} {
+		wantErr(t, s.ConsumeJTI(ctx, "app-a", "j", at(600), now), nv.ErrConsumed,
+			fmt.Sprintf("ConsumeJTI at %s, before expiry", now.Sub(base)))
+	}
+	must(t, s.ConsumeJTI(ctx, "app-a", "j", at(620), at(310)), "ConsumeJTI at expiry")
+	wantErr(t, s.ConsumeJTI(ctx, "app-a", "j", at(900), at(619)), nv.ErrConsumed, "ConsumeJTI before the new expiry")
 }
 
 func testAuthSessions(t *testing.T, s nv.Store) {
 	ctx := t.Context()
-	_, err := s.AuthSession(ctx, "nope")
+	now := at(0)
+	_, err := s.AuthSession(ctx, "nope", now)
 	wantErr(t, err, nv.ErrNotFound, "AuthSession(unknown)")
 
-	live := time.Now().Add(time.Hour).Truncate(time.Second)
-	a := nv.AuthSession{ID: "as-1", Data: []byte(`{"state":"xyz"}`), ExpiresAt: live}
+	a := nv.AuthSession{ID: "as-1", Data: []byte(`{"state":"xyz"}`), ExpiresAt: at(60)}
 	must(t, s.SaveAuthSession(ctx, a), "SaveAuthSession")
-	got, err := s.AuthSession(ctx, a.ID)
+	got, err := s.AuthSession(ctx, a.ID, now)
 	must(t, err, "AuthSession")
 	equal(t, got, a, "AuthSession")
 
 	a.Data = []byte(`{"state":"updated"}`)
 	must(t, s.SaveAuthSession(ctx, a), "SaveAuthSession(replace)")
-	got, err = s.AuthSession(ctx, a.ID)
+	got, err = s.AuthSession(ctx, a.ID, at(59))
 	must(t, err, "AuthSession after replace")
 	equal(t, got, a, "AuthSession after replace")
+	_, err = s.AuthSession(ctx, a.ID, at(60))
+	wantErr(t, err, nv.ErrNotFound, "AuthSession at its expiry")
 
-	expired := nv.AuthSession{ID: "as-old", Data: []byte("x"), ExpiresAt: time.Now().Add(-time.Hour).Truncate(time.Second)}
+	expired := nv.AuthSession{ID: "as-old", Data: []byte("x"), ExpiresAt: at(-3600)}
 	must(t, s.SaveAuthSession(ctx, expired), "SaveAuthSession(expired)")
-	_, err = s.AuthSession(ctx, expired.ID)
+	_, err = s.AuthSession(ctx, expired.ID, now)
 	wantErr(t, err, nv.ErrNotFound, "AuthSession(expired)")
 }
 
@@ -338,9 +374,9 @@ func testRedeemGrant(t *testing.T, s nv.Store) {
 	g := nv.Grant{ID: "g-1", AuthCode: "code-1", Data: []byte("before"), ExpiresAt: at(300)}
 	must(t, s.CreateGrant(ctx, g), "CreateGrant")
 
-	must(t, s.RedeemGrant(ctx, g.ID, []byte("after")), "RedeemGrant")
-	wantErr(t, s.RedeemGrant(ctx, g.ID, []byte("again")), nv.ErrConsumed, "RedeemGrant(twice)")
-	wantErr(t, s.RedeemGrant(ctx, "g-unknown", nil), nv.ErrNotFound, "RedeemGrant(unknown)")
+	must(t, s.RedeemGrant(ctx, g.ID, []byte("after"), at(10)), "RedeemGrant")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, []byte("again"), at(11)), nv.ErrConsumed, "RedeemGrant(twice)")
+	wantErr(t, s.RedeemGrant(ctx, "g-unknown", nil, at(10)), nv.ErrNotFound, "RedeemGrant(unknown)")
 
 	g.CodeConsumed = true
 	g.Data = []byte("after")
@@ -364,7 +400,7 @@ func testRedeemGrantConcurrent(t *testing.T, s nv.Store) {
 		n++
 		data := fmt.Appendf(nil, "redeemer %d", n)
 		mu.Unlock()
-		return s.RedeemGrant(ctx, "g-race", data)
+		return s.RedeemGrant(ctx, "g-race", data, at(1))
 	})
 	exactlyOneWins(t, errs, nv.ErrConsumed)
 	got, err := s.Grant(ctx, "g-race")
@@ -403,7 +439,7 @@ func testRevokeGrant(t *testing.T, s nv.Store) {
 	}
 	_, err := s.GrantByAuthCode(ctx, g.AuthCode)
 	wantErr(t, err, nv.ErrNotFound, "GrantByAuthCode(revoked)")
-	wantErr(t, s.RedeemGrant(ctx, g.ID, nil), nv.ErrNotFound, "RedeemGrant(revoked)")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, nil, at(1)), nv.ErrNotFound, "RedeemGrant(revoked)")
 	if got, err := s.Grant(ctx, g.ID); err == nil && !got.Revoked {
 		t.Error("Grant(revoked) not marked revoked")
 	} else if err != nil && !errors.Is(err, nv.ErrNotFound) {
@@ -415,6 +451,90 @@ func testRevokeGrant(t *testing.T, s nv.Store) {
 
 	must(t, s.RevokeGrant(ctx, "g-unknown"), "RevokeGrant(unknown)")
 	must(t, s.RevokeGrant(ctx, g.ID), "RevokeGrant(twice)")
+}
+
+// testRedeemGrantExpired: a grant whose ExpiresAt is not after now cannot
+// be redeemed, and stays unredeemed.
+func testRedeemGrantExpired(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	g := nv.Grant{ID: "g-1", AuthCode: "code-1", Data: []byte("before"), ExpiresAt: at(60)}
+	must(t, s.CreateGrant(ctx, g), "CreateGrant")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, []byte("at expiry"), at(60)), nv.ErrNotFound, "RedeemGrant at expiry")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, []byte("after expiry"), at(61)), nv.ErrNotFound, "RedeemGrant after expiry")
+	got, err := s.Grant(ctx, g.ID)
+	must(t, err, "Grant")
+	equal(t, got, g, "Grant after refused redemptions")
+	must(t, s.RedeemGrant(ctx, g.ID, []byte("in time"), at(59)), "RedeemGrant before expiry")
+}
+
+// testRevokeBeforeSaveToken is the interleaving of a lost code race: one
+// redemption wins (RedeemGrant), a concurrent one loses and revokes the
+// grant (RevokeGrant) before the winner stores its token. The token must
+// not be stored: SaveToken answers ErrNotFound and nothing is left.
+func testRevokeBeforeSaveToken(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	g := nv.Grant{ID: "g-1", AuthCode: "code-1", ExpiresAt: at(600)}
+	must(t, s.CreateGrant(ctx, g), "CreateGrant")
+	must(t, s.RedeemGrant(ctx, g.ID, []byte("winner"), at(1)), "RedeemGrant(winner)")
+	wantErr(t, s.RedeemGrant(ctx, g.ID, []byte("loser"), at(1)), nv.ErrConsumed, "RedeemGrant(loser)")
+	must(t, s.RevokeGrant(ctx, g.ID), "RevokeGrant(loser)")
+
+	tok := token("h-winner", g.ID, at(300))
+	wantErr(t, s.SaveToken(ctx, tok), nv.ErrNotFound, "SaveToken after RevokeGrant")
+	_, err := s.Token(ctx, tok.Hash)
+	wantErr(t, err, nv.ErrNotFound, "Token after refused SaveToken")
+	_, err = s.ConsumeToken(ctx, tok.Hash, at(2))
+	wantErr(t, err, nv.ErrNotFound, "ConsumeToken after refused SaveToken")
+
+	// A grant that does not exist (collected, never created) is refused
+	// too; a token without a grant (sandbox) needs none.
+	wantErr(t, s.SaveToken(ctx, token("h-nogrant", "g-unknown", at(300))), nv.ErrNotFound, "SaveToken(unknown grant)")
+	must(t, s.SaveToken(ctx, token("h-sandbox", "", at(300))), "SaveToken(no grant)")
+	// ErrAlreadyExists still wins over a revoked grant for a taken hash.
+	other := nv.Grant{ID: "g-2", AuthCode: "code-2", ExpiresAt: at(600)}
+	must(t, s.CreateGrant(ctx, other), "CreateGrant(other)")
+	must(t, s.SaveToken(ctx, token("h-2", other.ID, at(300))), "SaveToken(other)")
+	wantErr(t, s.SaveToken(ctx, token("h-2", other.ID, at(300))), nv.ErrAlreadyExists, "SaveToken(other, same hash)")
+}
+
+// testSaveTokenVsRevokeConcurrent runs SaveToken and RevokeGrant on the
+// same grant at once, many times: whatever the order, no token of a revoked
+// grant survives. Either SaveToken ran first (and RevokeGrant deleted the
+// token) or it answered ErrNotFound.
+func testSaveTokenVsRevokeConcurrent(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	for i := range 50 {
+		id := fmt.Sprintf("g-%d", i)
+		must(t, s.CreateGrant(ctx, nv.Grant{ID: id, AuthCode: "code-" + id, ExpiresAt: at(600)}), "CreateGrant")
+		must(t, s.RedeemGrant(ctx, id, nil, at(1)), "RedeemGrant")
+		var saveErr error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() {
+			<-start
+			saveErr = s.SaveToken(ctx, token("h-"+id, id, at(300)))
+		})
+		wg.Go(func() {
+			<-start
+			if err := s.RevokeGrant(ctx, id); err != nil {
+				t.Errorf("RevokeGrant(%s): %v", id, err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		if saveErr != nil && !errors.Is(saveErr, nv.ErrNotFound) {
+			t.Errorf("SaveToken(%s) racing RevokeGrant: %v, want nil or ErrNotFound", id, saveErr)
+		}
+		if _, err := s.Token(ctx, "h-"+id); !errors.Is(err, nv.ErrNotFound) {
+			t.Fatalf("round %d: token of a revoked grant is stored (Token: %v; SaveToken: %v)", i, err, saveErr)
+		}
+	}
+}
+
+// mustGrant creates a live grant with id, for tokens to refer to.
+func mustGrant(t *testing.T, s nv.Store, id string) {
+	t.Helper()
+	must(t, s.CreateGrant(t.Context(), nv.Grant{ID: id, AuthCode: "code-" + id, ExpiresAt: at(3600)}), "CreateGrant("+id+")")
 }
 
 func token(hash, grantID string, expiresAt time.Time) nv.AccessToken {
@@ -434,6 +554,7 @@ func token(hash, grantID string, expiresAt time.Time) nv.AccessToken {
 
 func testTokens(t *testing.T, s nv.Store) {
 	ctx := t.Context()
+	mustGrant(t, s, "g-1")
 	tok := token("h-1", "g-1", at(300))
 	must(t, s.SaveToken(ctx, tok), "SaveToken")
 	wantErr(t, s.SaveToken(ctx, tok), nv.ErrAlreadyExists, "SaveToken(same hash)")
@@ -467,6 +588,7 @@ func testTokens(t *testing.T, s nv.Store) {
 
 func testTokenExpired(t *testing.T, s nv.Store) {
 	ctx := t.Context()
+	mustGrant(t, s, "g-1")
 	for _, tt := range []struct {
 		hash string
 		now  time.Time
@@ -486,6 +608,7 @@ func testTokenExpired(t *testing.T, s nv.Store) {
 
 func testConsumeTokenConcurrent(t *testing.T, s nv.Store) {
 	ctx := t.Context()
+	mustGrant(t, s, "g-1")
 	tok := token("h-race", "g-1", at(300))
 	must(t, s.SaveToken(ctx, tok), "SaveToken")
 	var (
@@ -850,8 +973,8 @@ func testCollect(t *testing.T, s nv.Store) {
 	now := time.Now().Truncate(time.Second)
 	past, future := now.Add(-time.Hour), now.Add(time.Hour)
 
-	must(t, s.ConsumeJTI(ctx, "jti-dead", past), "ConsumeJTI(dead)")
-	must(t, s.ConsumeJTI(ctx, "jti-live", future), "ConsumeJTI(live)")
+	must(t, s.ConsumeJTI(ctx, "app-a", "jti-dead", past, past.Add(-time.Minute)), "ConsumeJTI(dead)")
+	must(t, s.ConsumeJTI(ctx, "app-a", "jti-live", future, now), "ConsumeJTI(live)")
 	must(t, s.SaveAuthSession(ctx, nv.AuthSession{ID: "as-dead", ExpiresAt: past}), "SaveAuthSession(dead)")
 	must(t, s.SaveAuthSession(ctx, nv.AuthSession{ID: "as-live", ExpiresAt: future}), "SaveAuthSession(live)")
 	must(t, s.CreateGrant(ctx, nv.Grant{ID: "g-dead", AuthCode: "c-dead", ExpiresAt: past}), "CreateGrant(dead)")
@@ -882,8 +1005,8 @@ func testCollect(t *testing.T, s nv.Store) {
 		t.Errorf("Collect removed %d rows, want 5 (jti, auth session, grant, token, old port block)", n)
 	}
 
-	wantErr(t, s.ConsumeJTI(ctx, "jti-live", future), nv.ErrConsumed, "live jti after Collect")
-	if _, err := s.AuthSession(ctx, "as-live"); err != nil {
+	wantErr(t, s.ConsumeJTI(ctx, "app-a", "jti-live", future, now), nv.ErrConsumed, "live jti after Collect")
+	if _, err := s.AuthSession(ctx, "as-live", now); err != nil {
 		t.Errorf("live auth session after Collect: %v", err)
 	}
 	if _, err := s.Grant(ctx, "g-live"); err != nil {
