@@ -265,7 +265,7 @@ func startSandbox(t testing.TB, dir string) *party {
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- runSandboxOn(ctx, ln, dir, slog.New(slog.DiscardHandler), io.Discard, func() { close(ready) })
+		done <- runSandboxOn(ctx, ln, "http://"+ln.Addr().String(), dir, slog.New(slog.DiscardHandler), io.Discard, func() { close(ready) })
 	}()
 	select {
 	case <-ready:

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/netid"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sandbox"
@@ -24,21 +26,54 @@ const defaultSandboxData = "sandbox-data"
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address (the issuer is http://ADDR)")
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (the issuer is http://ADDR; on all interfaces, http://127.0.0.1:PORT)")
+	issuerFlag := fs.String("issuer", "", "the issuer URL apps and devices use, when ADDR is not how they reach the sandbox (a phone, a container)")
 	data := fs.String("data", defaultSandboxData, "data directory (SQLite store and "+sandbox.CredentialsFile+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *issuerFlag != "" {
+		if err := config.CheckIssuer(*issuerFlag); err != nil {
+			return fmt.Errorf("--issuer: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "numbergate sandbox: starting on %s (store in %s)\n", *addr, *data)
 	ln, err := listen(*addr)
 	if err != nil {
 		return err
 	}
-	return runSandboxOn(ctx, ln, *data, newLogger(stderr, slog.LevelInfo), stdout, nil)
+	issuer := *issuerFlag
+	if issuer == "" {
+		issuer = sandboxIssuer(*addr, ln.Addr())
+	}
+	return runSandboxOn(ctx, ln, issuer, *data, newLogger(stderr, slog.LevelInfo), stdout, nil)
+}
+
+// sandboxIssuer is the issuer for a sandbox listening on typed (as the user
+// wrote it) and bound to bound: the host as typed (so "localhost" stays
+// localhost) with the bound port; a loopback address in place of an
+// unspecified one (":8081", "0.0.0.0:8081", "[::]:8081"), which no client
+// can reach or name in an assertion's aud.
+func sandboxIssuer(typed string, bound net.Addr) string {
+	port := "0"
+	if _, p, err := net.SplitHostPort(bound.String()); err == nil {
+		port = p
+	}
+	host, _, err := net.SplitHostPort(typed)
+	if err != nil {
+		host = ""
+	}
+	if a, err := netip.ParseAddr(host); host == "" || err == nil && a.IsUnspecified() {
+		host = "127.0.0.1"
+		if err == nil && a.Is6() {
+			host = "::1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // runSandboxOn runs the sandbox on a bound listener (tests bind 127.0.0.1:0).
-func runSandboxOn(ctx context.Context, ln net.Listener, dataDir string, log *slog.Logger, stdout io.Writer, ready func()) error {
-	issuer := "http://" + ln.Addr().String()
+func runSandboxOn(ctx context.Context, ln net.Listener, issuer, dataDir string, log *slog.Logger, stdout io.Writer, ready func()) error {
 	st, err := sqlite.Open(ctx, dataDir)
 	if err != nil {
 		ln.Close()

@@ -339,6 +339,10 @@ func validHostname(h string) bool {
 	return true
 }
 
+// CheckIssuer reports what is wrong with s as an issuer URL (absolute
+// http(s), no query, fragment or trailing slash), or nil.
+func CheckIssuer(s string) error { return checkIssuer(s) }
+
 func checkIssuer(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {

@@ -78,8 +78,16 @@ func (h LoginHint) String() string {
 	return ""
 }
 
+// hintError is a malformed login_hint: errors.Is(err, ErrBadLoginHint)
+// holds, and errors.As(err, **nv.Error) finds the detailed message first,
+// so the client is told what exactly is wrong.
+type hintError struct{ detail *nv.Error }
+
+func (e *hintError) Error() string   { return e.detail.Error() }
+func (e *hintError) Unwrap() []error { return []error{e.detail, ErrBadLoginHint} }
+
 func badHint(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrBadLoginHint}, args...)...)
+	return &hintError{detail: nv.Errorf(nv.CodeInvalidArgument, "%s: %s", ErrBadLoginHint.Message, fmt.Sprintf(format, args...))}
 }
 
 // ParseLoginHint parses the CAMARA login_hint formats:
@@ -104,6 +112,10 @@ func ParseLoginHint(s string) (LoginHint, error) {
 	switch strings.ToLower(scheme) {
 	case "tel":
 		p, err := nv.ParsePhoneNumber(value)
+		if err != nil && strings.HasPrefix(value, " ") {
+			// A '+' written raw in a query string arrives as a space.
+			return LoginHint{}, badHint("the tel: value starts with a space where its + belongs: in a URL the + must be written %%2B, as in login_hint=tel:%%2B34600000001")
+		}
 		if err != nil {
 			return LoginHint{}, badHint("tel: value is not E.164 (+ and 5 to 15 digits)")
 		}

@@ -411,3 +411,23 @@ func BenchmarkStaticSQLite(b *testing.B) {
 		}
 	})
 }
+
+// A '+' pasted raw into a query string arrives as a space: the error says
+// how to write it, and the detailed message is what nv.Error carries.
+func TestParseLoginHintPlusAsSpace(t *testing.T) {
+	_, err := ParseLoginHint("tel: 447700900123")
+	var e *nv.Error
+	if !errors.Is(err, ErrBadLoginHint) || !errors.As(err, &e) {
+		t.Fatalf("want a bad hint *nv.Error, got %v", err)
+	}
+	if !strings.Contains(e.Message, "%2B") || !strings.HasPrefix(e.Message, ErrBadLoginHint.Message) {
+		t.Errorf("message does not say to write %%2B: %q", e.Message)
+	}
+	if strings.Contains(e.Message, "447700900123") {
+		t.Errorf("message repeats the number: %q", e.Message)
+	}
+	_, err = ParseLoginHint("tel:34600000001")
+	if !errors.As(err, &e) || strings.Contains(e.Message, "%2B") || !strings.Contains(e.Message, "E.164") {
+		t.Errorf("a hint without + gets the E.164 message: %v", err)
+	}
+}

@@ -10,12 +10,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -205,26 +207,62 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "code": code, "message": msg})
 }
 
+// QuickStartVerifier is the PKCE code_verifier of the quick start's
+// example URL (a fixed value is fine for a demo client in a sandbox).
+const QuickStartVerifier = "numbergate-sandbox-quick-start-code-verifier-0123456789"
+
+// QuickStartNumber is the device number the quick start's example simulates.
+const QuickStartNumber = "+34600000001"
+
+// QuickStartURL is the quick start's /authorize URL, percent-encoded so that
+// it works as pasted (a raw '+' in a query string would arrive as a space).
+func QuickStartURL(issuer string) string {
+	sum := sha256.Sum256([]byte(QuickStartVerifier))
+	params := [][2]string{
+		{"response_type", "code"},
+		{"client_id", ClientID},
+		{"redirect_uri", RedirectURI},
+		{"scope", "openid number-verification:verify dpv:FraudPreventionAndDetection"},
+		{"state", "xyz"},
+		{"nonce", "n"},
+		{"code_challenge", base64.RawURLEncoding.EncodeToString(sum[:])},
+		{"code_challenge_method", "S256"},
+		{"login_hint", "tel:" + QuickStartNumber},
+	}
+	var b strings.Builder
+	b.WriteString(issuer + "/authorize")
+	for i, p := range params {
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(p[0] + "=" + url.QueryEscape(p[1]))
+	}
+	return b.String()
+}
+
 // QuickStart is printed when the sandbox boots.
 func QuickStart(issuer, dataDir, defaultNumber string) string {
 	return fmt.Sprintf(`numbergate sandbox is running at %[1]s
 
   discovery     %[1]s/.well-known/openid-configuration
   demo client   %[2]s  (client_id %[3]s, redirect_uri %[4]s, private key inside)
-  device number simulated with login_hint=tel:+E164 on /authorize (default %[5]s)
+  device number simulated with login_hint=tel:+E164 on /authorize (default %[5]s);
+                in a URL the + is written %%2B: login_hint=tel:%%2B34600000001
 
 Run the flow:
-  1. GET  %[1]s/authorize?response_type=code&client_id=%[3]s&redirect_uri=%[4]s
-          &scope=openid+number-verification:verify+dpv:FraudPreventionAndDetection
-          &state=xyz&nonce=n&code_challenge=...&code_challenge_method=S256&login_hint=tel:+34600000001
-     -> 302 to redirect_uri?code=...
-  2. POST %[1]s/token  (grant_type=authorization_code, code, redirect_uri, code_verifier,
+  1. The device opens (paste as is):
+       curl -si '%[6]s' | grep -i '^location'
+     -> 303 See Other, Location: %[4]s?code=...&iss=...&state=xyz
+  2. POST %[1]s/token  (grant_type=authorization_code, code, redirect_uri=%[4]s,
+          code_verifier=%[7]s,
           client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer,
           client_assertion=<ES256 JWT signed with the demo key: iss=sub=client_id, aud=%[1]s/token, exp, jti>)
-  3. POST %[1]s/number-verification/v2/verify  {"phoneNumber": "+34600000001"}  with Authorization: Bearer <token>
+  3. POST %[1]s/number-verification/v2/verify  {"phoneNumber": "%[8]s"}  with Authorization: Bearer <token>
 
 Or skip 1-2 with a test token:
   curl -s %[1]s/sandbox/tokens -H 'Content-Type: application/json' \
-       -d '{"phoneNumber": "+34600000001", "scope": "number-verification:verify"}'
-`, issuer, filepath.Join(dataDir, CredentialsFile), ClientID, RedirectURI, defaultNumber)
+       -d '{"phoneNumber": "%[8]s", "scope": "number-verification:verify"}'
+`, issuer, filepath.Join(dataDir, CredentialsFile), ClientID, RedirectURI, defaultNumber, QuickStartURL(issuer), QuickStartVerifier, QuickStartNumber)
 }
