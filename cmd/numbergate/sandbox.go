@@ -80,6 +80,7 @@ func runSandboxOn(ctx context.Context, ln net.Listener, issuer, dataDir string, 
 		return fmt.Errorf("open the sandbox store in %s: %w", dataDir, err)
 	}
 	defer st.Close()
+	warnTightened(log, st)
 	if _, err := sandbox.EnsureDemoClient(ctx, st, dataDir, issuer); err != nil {
 		ln.Close()
 		return err
@@ -101,6 +102,14 @@ func runSandboxOn(ctx context.Context, ln net.Listener, issuer, dataDir string, 
 		ready()
 	}
 	return server.Serve(ctx, log, drainTimeout, server.Listener{Name: "sandbox", Listener: ln, Handler: a.public})
+}
+
+// warnTightened logs each file of the data directory whose permissions the
+// store restricted to its owner when it opened.
+func warnTightened(log *slog.Logger, st *sqlite.Store) {
+	for _, change := range st.Tightened() {
+		log.Warn("data directory file was accessible to other users: restricted to its owner", "change", change)
+	}
 }
 
 func sandboxTokens(st nv.Store) http.Handler { return sandbox.TokenHandler(st, time.Now) }

@@ -54,6 +54,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		return fmt.Errorf("open the store in %s: %w", cfg.DataDir, err)
 	}
 	defer st.Close()
+	warnTightened(log, st)
 
 	if err := refuseWildcardPurposes(ctx, st); err != nil {
 		return err

@@ -94,10 +94,37 @@ func EnsureDemoClient(ctx context.Context, st nv.ClientStore, dir, issuer string
 	if err != nil {
 		return Credentials{}, err
 	}
-	if err := os.WriteFile(path, append(out, '\n'), 0o600); err != nil {
+	if err := writePrivate(path, append(out, '\n')); err != nil {
 		return Credentials{}, fmt.Errorf("write %s: %w", path, err)
 	}
 	return creds, nil
+}
+
+// writePrivate replaces path with data in a new file readable by its owner
+// only: os.WriteFile would keep the mode of an existing file, and this one
+// holds a private key (issue 6 item 14).
+func writePrivate(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // after a successful rename there is nothing left to remove
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // tokenRequest is the body of POST /sandbox/tokens.

@@ -53,10 +53,19 @@ type Store struct {
 
 	w *sql.DB // the one write connection
 	r *sql.DB // read-only connections
+
+	tightened []string
 }
 
+// Tightened lists the files whose permissions Open restricted to their
+// owner (the data directory 0700, the database files 0600), one line each
+// with the old and new mode; callers log them as warnings.
+func (s *Store) Tightened() []string { return s.tightened }
+
 // Open opens or creates the database dir/numbergate.db, creating dir (0700)
-// if needed, and brings its schema up to date.
+// if needed, and brings its schema up to date. An existing dir or database
+// file open to group or others is restricted to its owner (0700, 0600; see
+// Tightened); if that fails, Open refuses with the command that fixes it.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("sqlite: open: empty data directory")
@@ -75,6 +84,18 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	f.Close()
+	// An existing directory or database keeps the mode it had: restrict it
+	// to the owner (issue 6 item 14), or refuse to open when that fails.
+	var tightened []string
+	for _, p := range []string{dir, path, path + "-wal", path + "-shm"} {
+		line, err := tighten(p)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		if line != "" {
+			tightened = append(tightened, line)
+		}
+	}
 
 	w, err := sql.Open("sqlite", dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
@@ -90,7 +111,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 
-	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w}
+	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w, tightened: tightened}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
