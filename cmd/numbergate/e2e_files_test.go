@@ -30,7 +30,7 @@ func TestSandboxTightensFileModes(t *testing.T) {
 		done := make(chan error, 1)
 		ready := make(chan struct{})
 		go func() {
-			done <- runSandboxOn(ctx, ln, dir, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, func() { close(ready) })
+			done <- runSandboxOn(ctx, ln, "http://"+ln.Addr().String(), dir, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, func() { close(ready) })
 		}()
 		select {
 		case <-ready:
