@@ -196,6 +196,9 @@ func TestSandbox(t *testing.T) {
 		{"tel:+44 7700", "", true},
 		{"garbage", "", true},
 	}
+	if _, err := s.Resolve(ctx, nv.Connection{LoginHint: "tel:" + SandboxOffNetworkPrefix + "1234567"}); !errors.Is(err, nv.ErrUnknownDevice) {
+		t.Errorf("a %s number must simulate an unidentified device, got %v", SandboxOffNetworkPrefix, err)
+	}
 	for _, c := range cases {
 		id, err := s.Resolve(ctx, nv.Connection{LoginHint: c.hint})
 		if c.bad {

@@ -2,6 +2,7 @@ package netid
 
 import (
 	"context"
+	"strings"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -9,6 +10,12 @@ import (
 // SandboxDefaultNumber is the simulated device number of the sandbox when
 // /authorize carries no tel: login_hint.
 const SandboxDefaultNumber nv.PhoneNumber = "+34600000000"
+
+// SandboxOffNetworkPrefix starts the simulated numbers of devices the
+// network does not identify (as if on Wi-Fi): /authorize answers
+// error=access_denied. +999 is a country code the ITU leaves unassigned,
+// so no real number is ever taken for one.
+const SandboxOffNetworkPrefix = "+999"
 
 // Sandbox simulates the mobile network for app developers: the device's
 // number is the login_hint tel:+E164, or Default when there is no hint.
@@ -40,6 +47,9 @@ func (s *Sandbox) Resolve(_ context.Context, c nv.Connection) (nv.Identity, erro
 		}
 		if h.Kind == HintTel {
 			n = h.Phone
+		}
+		if strings.HasPrefix(string(n), SandboxOffNetworkPrefix) {
+			return nv.Identity{}, nv.ErrUnknownDevice
 		}
 	}
 	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: SourceSandbox}, nil
