@@ -73,10 +73,10 @@ func (c *CLI) sessionsList(ctx context.Context, args []string, stdout, stderr io
 		return sessions[i].SessionID < sessions[j].SessionID
 	})
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PREFIX\tNUMBER\tIMSI\tSESSION ID\tNAS\tSTARTED\tUPDATED")
+	fmt.Fprintln(tw, "PREFIX\tNUMBER\tIMSI\tSESSION ID\tCLIENT\tNAS\tSTARTED\tUPDATED")
 	for _, s := range sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Prefix, number(s.MSISDN, *show), imsi(s.IMSI, *show),
-			dash(s.SessionID), dash(s.NAS), formatTime(s.StartedAt), formatTime(s.UpdatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Prefix, number(s.MSISDN, *show), imsi(s.IMSI, *show),
+			dash(s.SessionID), dash(s.Client), dash(s.NAS), formatTime(s.StartedAt), formatTime(s.UpdatedAt))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -160,6 +160,7 @@ func (c *CLI) sessionsLookup(ctx context.Context, args []string, stdout, stderr 
 		fmt.Fprintf(tw, "imsi\t%s\n", imsi(s.IMSI, *show))
 	}
 	fmt.Fprintf(tw, "session id\t%s\n", dash(s.SessionID))
+	fmt.Fprintf(tw, "radius client\t%s\n", dash(s.Client))
 	fmt.Fprintf(tw, "nas\t%s\n", dash(s.NAS))
 	fmt.Fprintf(tw, "started\t%s\n", formatTime(s.StartedAt))
 	fmt.Fprintf(tw, "updated\t%s\n", formatTime(s.UpdatedAt))

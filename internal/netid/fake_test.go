@@ -48,26 +48,32 @@ func (f *fakeStore) StartSession(_ context.Context, s nv.NetworkSession) error {
 	return nil
 }
 
-func (f *fakeStore) UpsertSession(ctx context.Context, s nv.NetworkSession) error {
-	return f.StartSession(ctx, s)
-}
-
-func (f *fakeStore) StopSession(_ context.Context, p netip.Prefix, id string) (bool, error) {
+func (f *fakeStore) UpsertSession(_ context.Context, s nv.NetworkSession) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if s, ok := f.sessions[p]; ok && s.SessionID == id {
+	if old, ok := f.sessions[s.Prefix]; ok && old.Client != s.Client {
+		return nv.ErrNotFound
+	}
+	f.sessions[s.Prefix] = s
+	return nil
+}
+
+func (f *fakeStore) StopSession(_ context.Context, client string, p netip.Prefix, id string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.sessions[p]; ok && s.Client == client && s.SessionID == id {
 		delete(f.sessions, p)
 		return true, nil
 	}
 	return false, nil
 }
 
-func (f *fakeStore) PurgeNAS(_ context.Context, nas string) (int, error) {
+func (f *fakeStore) PurgeClient(_ context.Context, client string, before time.Time) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
 	for p, s := range f.sessions {
-		if s.NAS == nas {
+		if s.Client == client && s.UpdatedAt.Before(before) {
 			delete(f.sessions, p)
 			n++
 		}

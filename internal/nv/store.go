@@ -129,15 +129,22 @@ type Resolver interface {
 }
 
 // NetworkSession is a data session learnt from the operator's network
-// (RADIUS accounting): an address (IPv4 /32 or IPv6 /64) held by a number.
+// (RADIUS accounting): an address prefix (an IPv4 /32, an IPv6 /64, or any
+// other length a Framed-IPv6-Prefix carries) held by a number.
 type NetworkSession struct {
-	Prefix    netip.Prefix // the address: /32 for IPv4, /64 for IPv6
+	Prefix    netip.Prefix // the address, e.g. /32 for IPv4, /64 for IPv6
 	MSISDN    PhoneNumber
 	SessionID string // Acct-Session-Id
 	NAS       string // NAS-IP-Address or NAS-Identifier of the gateway
 	IMSI      string // 3GPP-IMSI when present
 	StartedAt time.Time
 	UpdatedAt time.Time
+	// Client names the configured RADIUS client entry the packet
+	// authenticated against (its name in the config, by default its
+	// canonical CIDR). Sessions from static routes or other sources leave
+	// it "". Only that client's packets may update, stop or purge the
+	// session.
+	Client string
 }
 
 // NetworkSessionStore keeps network sessions (RADIUS accounting) and CGNAT
@@ -145,15 +152,23 @@ type NetworkSession struct {
 type NetworkSessionStore interface {
 	// StartSession stores s for its prefix, replacing any previous holder.
 	StartSession(ctx context.Context, s NetworkSession) error
-	// UpsertSession updates or creates the session for s.Prefix (Interim-Update).
+	// UpsertSession updates the session for s.Prefix if it belongs to
+	// s.Client, or creates it if there is none (Interim-Update). A session
+	// on that prefix held by another client is left untouched and
+	// ErrNotFound is returned. When the stored session has the same
+	// SessionID its StartedAt is kept; otherwise s replaces it whole.
 	UpsertSession(ctx context.Context, s NetworkSession) error
-	// StopSession removes the session on prefix only if its session id
-	// matches; it reports whether a row was removed.
-	StopSession(ctx context.Context, prefix netip.Prefix, sessionID string) (bool, error)
-	// PurgeNAS removes every session of a gateway and returns how many.
-	PurgeNAS(ctx context.Context, nas string) (int, error)
-	// SessionFor returns the session whose prefix contains addr, updated at
-	// or after notBefore (ErrNotFound otherwise).
+	// StopSession removes the session on prefix only if both client and
+	// sessionID match; it reports whether a row was removed.
+	StopSession(ctx context.Context, client string, prefix netip.Prefix, sessionID string) (bool, error)
+	// PurgeClient removes every session of client last updated before
+	// before (Accounting-On/Off: only sessions older than the On/Off
+	// packet) and returns how many.
+	PurgeClient(ctx context.Context, client string, before time.Time) (int, error)
+	// SessionFor returns the most specific session whose prefix contains
+	// addr, updated at or after notBefore, whatever the prefix length (any
+	// length a Framed-IPv6-Prefix or a static route can carry); an
+	// IPv4-mapped IPv6 address is looked up as IPv4. ErrNotFound otherwise.
 	SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (NetworkSession, error)
 	// NetworkSessions lists all sessions.
 	NetworkSessions(ctx context.Context) ([]NetworkSession, error)

@@ -18,15 +18,18 @@
 //   - Attributes: Acct-Status-Type, Acct-Session-Id, Acct-Session-Time,
 //     Acct-Delay-Time (RFC 2866), Framed-IP-Address, Calling-Station-Id,
 //     NAS-IP-Address, NAS-Identifier, Proxy-State (RFC 2865),
-//     Framed-IPv6-Prefix (RFC 3162, matched on its /64), Event-Timestamp
+//     Framed-IPv6-Prefix (RFC 3162, at its own length), Event-Timestamp
 //     (RFC 2869), 3GPP-IMSI (vendor 10415, type 1, TS 29.061).
 //
-// Semantics: Start replaces any previous holder of the address;
-// Interim-Update upserts (it recreates a session whose Start was lost);
-// Stop removes the session only if its Acct-Session-Id matches;
-// Accounting-On/Off purge every session of the gateway (NAS-IP-Address,
-// NAS-Identifier, else the source address); sessions with no update for
-// IdleTimeout expire. A Start or Interim-Update both with Framed-IP-Address
+// Semantics: every session records the client entry (Client.Name, by
+// default its CIDR) the packet authenticated against, never what the packet
+// says about itself. Start replaces any previous holder of the address;
+// Interim-Update upserts (it recreates a session whose Start was lost) but
+// never touches a session another client holds; Stop removes the session
+// only if both the client and the Acct-Session-Id match; Accounting-On/Off
+// purge that client's sessions last updated before the On/Off arrived (so a
+// Start received after it survives even if a worker applies it first);
+// sessions with no update for IdleTimeout expire. A Start or Interim-Update both with Framed-IP-Address
 // and Framed-IPv6-Prefix records both addresses for the number.
 //
 // The Accounting-Response is sent only after the store accepted the update

@@ -29,24 +29,30 @@ func (m *memSessions) StartSession(_ context.Context, s nv.NetworkSession) error
 	m.sessions[s.Prefix] = s
 	return nil
 }
-func (m *memSessions) UpsertSession(ctx context.Context, s nv.NetworkSession) error {
-	return m.StartSession(ctx, s)
-}
-func (m *memSessions) StopSession(_ context.Context, p netip.Prefix, id string) (bool, error) {
+func (m *memSessions) UpsertSession(_ context.Context, s nv.NetworkSession) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s, ok := m.sessions[p]; ok && s.SessionID == id {
+	if old, ok := m.sessions[s.Prefix]; ok && old.Client != s.Client {
+		return nv.ErrNotFound
+	}
+	m.sessions[s.Prefix] = s
+	return nil
+}
+func (m *memSessions) StopSession(_ context.Context, client string, p netip.Prefix, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s, ok := m.sessions[p]; ok && s.Client == client && s.SessionID == id {
 		delete(m.sessions, p)
 		return true, nil
 	}
 	return false, nil
 }
-func (m *memSessions) PurgeNAS(_ context.Context, nas string) (int, error) {
+func (m *memSessions) PurgeClient(_ context.Context, client string, before time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
 	for p, s := range m.sessions {
-		if s.NAS == nas {
+		if s.Client == client && s.UpdatedAt.Before(before) {
 			delete(m.sessions, p)
 			n++
 		}

@@ -46,8 +46,9 @@ type request struct {
 	sessionID   string
 	msisdn      nv.PhoneNumber
 	prefixes    []netip.Prefix
-	nas         string   // the gateway, as recorded in sessions
-	purge       []string // gateway names an Accounting-On/Off purges
+	nas         string // the gateway as the packet names it (informative)
+	client      string // the name of the client entry it authenticated against
+	arrived     time.Time
 	imsi        string
 	eventTime   time.Time
 	delay       uint32 // Acct-Delay-Time, seconds
@@ -108,7 +109,7 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 		return nil, DropMissingMessageAuth, "client requires message-authenticator"
 	}
 
-	req := &request{packet: p, from: from, msgAuth: maOK}
+	req := &request{packet: p, from: from, msgAuth: maOK, client: client.Name}
 	st, ok := integer(p, rfc2866.AcctStatusType_Type)
 	if !ok {
 		return nil, DropMissingAttribute, "no Acct-Status-Type"
@@ -142,16 +143,7 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 
 	switch st {
 	case statusOn, statusOff:
-		if nasIP != "" {
-			req.purge = append(req.purge, nasIP)
-		}
-		if nasID != "" {
-			req.purge = append(req.purge, nasID)
-		}
-		if len(req.purge) == 0 {
-			req.purge = []string{req.nas}
-		}
-		req.shardKey = "nas:" + req.nas
+		req.shardKey = "client:" + client.Name
 		return req, "", ""
 	case statusStart, statusInterim, statusStop:
 	default:
@@ -193,9 +185,9 @@ func integer(p *radius.Packet, t radius.Type) (uint32, bool) {
 
 // framedPrefixes returns the session's addresses: Framed-IP-Address as a
 // /32 (the special values 0.0.0.0, 255.255.255.254 and 255.255.255.255,
-// RFC 2865 section 5.8, are not addresses) and Framed-IPv6-Prefix as its
-// /64 (RFC 3162 section 2.3; a shorter prefix is recorded as its first
-// /64).
+// RFC 2865 section 5.8, are not addresses) and Framed-IPv6-Prefix at its
+// own length (RFC 3162 section 2.3: usually a /64, a delegated /56 or /48
+// is the subscriber's whole; a zero length is not an address).
 func framedPrefixes(p *radius.Packet) []netip.Prefix {
 	var out []netip.Prefix
 	for _, avp := range p.Attributes {
@@ -211,7 +203,7 @@ func framedPrefixes(p *radius.Packet) []netip.Prefix {
 			out = appendPrefix(out, netip.PrefixFrom(a, 32))
 		case typeFramedIPv6Prefix:
 			v := avp.Attribute
-			if len(v) < 2 || len(v) > 18 || int(v[1]) > 128 {
+			if len(v) < 2 || len(v) > 18 || v[1] == 0 || int(v[1]) > 128 {
 				continue
 			}
 			var ip [16]byte
@@ -220,7 +212,7 @@ func framedPrefixes(p *radius.Packet) []netip.Prefix {
 			if a.IsUnspecified() || a.Is4In6() {
 				continue
 			}
-			pfx, err := a.Prefix(64)
+			pfx, err := a.Prefix(int(v[1]))
 			if err != nil {
 				continue
 			}

@@ -32,6 +32,11 @@ type Config struct {
 // Client is a gateway (NAS) allowed to send accounting: its source
 // addresses and its shared secret.
 type Client struct {
+	// Name identifies the client entry in the sessions it records; only
+	// packets authenticated against an entry of that name may update, stop
+	// or purge them. Empty means the canonical CIDR. Entries sharing a name
+	// (say, a gateway's IPv4 and IPv6 addresses) are one client.
+	Name   string
 	CIDR   netip.Prefix
 	Secret []byte
 	// RequireMessageAuthenticator drops this client's packets that carry no
@@ -48,7 +53,8 @@ type Metrics struct {
 	Dropped func(reason string)
 	// Handled is called for every answered packet with its outcome: "start",
 	// "interim", "stop", "accounting_on", "accounting_off", "other",
-	// "duplicate" (answered from the replay cache) or "stale".
+	// "duplicate" (answered from the replay cache), "stale" or "foreign"
+	// (an Interim-Update for an address another client holds, not applied).
 	Handled func(outcome string)
 	// Expired is called with the number of sessions each idle sweep removed.
 	Expired func(n int)
@@ -65,6 +71,7 @@ const (
 	DropMissingAttribute    = "missing_attribute"
 	DropBadCallingStationID = "bad_calling_station_id"
 	DropOverload            = "overload"
+	DropInFlight            = "in_flight" // a retransmit of a packet still being applied
 	DropStoreError          = "store_error"
 	DropPanic               = "panic"
 )
@@ -109,6 +116,14 @@ type Server struct {
 	stats   map[string]uint64
 	logMu   sync.Mutex
 	lastLog map[string]time.Time
+
+	// inflight holds the replay keys of the packets queued or being
+	// applied: a retransmit of one is dropped (the first one's answer
+	// serves), so that it is never applied twice with different arrival
+	// times (a retransmitted Accounting-On would purge Starts received
+	// after the original).
+	inflightMu sync.Mutex
+	inflight   map[string]struct{}
 }
 
 // New returns a server for cfg that records into store. It reports every
@@ -162,20 +177,24 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 			c.CIDR = netip.PrefixFrom(c.CIDR.Addr().Unmap(), c.CIDR.Bits()-96)
 		}
 		c.CIDR = c.CIDR.Masked()
+		if c.Name == "" {
+			c.Name = c.CIDR.String()
+		}
 		clients[i] = c
 	}
 	sort.SliceStable(clients, func(i, j int) bool { return clients[i].CIDR.Bits() > clients[j].CIDR.Bits() })
 	return &Server{
-		cfg:     cfg,
-		clients: clients,
-		store:   store,
-		now:     opts.Now,
-		log:     opts.Logger.With("component", "radius"),
-		metrics: opts.Metrics,
-		opts:    opts,
-		replay:  newReplayCache(opts.ReplayWindow, opts.ReplayEntries),
-		stats:   map[string]uint64{},
-		lastLog: map[string]time.Time{},
+		cfg:      cfg,
+		clients:  clients,
+		store:    store,
+		now:      opts.Now,
+		log:      opts.Logger.With("component", "radius"),
+		metrics:  opts.Metrics,
+		opts:     opts,
+		replay:   newReplayCache(opts.ReplayWindow, opts.ReplayEntries),
+		stats:    map[string]uint64{},
+		lastLog:  map[string]time.Time{},
+		inflight: map[string]struct{}{},
 	}, nil
 }
 
@@ -317,6 +336,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		select {
 		case shard <- job{req: req, conn: pc, to: from}:
 		default:
+			s.done(req)
 			s.drop(DropOverload, fromAP, "worker queue full")
 		}
 	}
@@ -355,6 +375,7 @@ func (s *Server) receive(b []byte, from netip.AddrPort) (req *request, reply []b
 			s.log.Error("panic handling accounting packet", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
+	arrived := s.now()
 	client, ok := s.clientFor(from.Addr())
 	if !ok {
 		s.drop(DropUnknownClient, from, "source address not in any client cidr")
@@ -365,12 +386,24 @@ func (s *Server) receive(b []byte, from netip.AddrPort) (req *request, reply []b
 		s.drop(reason, from, detail)
 		return nil, nil
 	}
+	req.arrived = arrived
 	if req.msgAuth {
 		s.count("verified.message_authenticator", 1)
 	}
-	if resp, ok := s.replay.answer(req.replayKey(), s.now()); ok {
+	key := req.replayKey()
+	if resp, ok := s.replay.answer(key, arrived); ok {
 		s.handled("duplicate")
 		return nil, resp
+	}
+	s.inflightMu.Lock()
+	_, busy := s.inflight[key]
+	if !busy {
+		s.inflight[key] = struct{}{}
+	}
+	s.inflightMu.Unlock()
+	if busy {
+		s.drop(DropInFlight, from, "retransmit of a packet still being applied")
+		return nil, nil
 	}
 	return req, nil
 }
@@ -384,8 +417,16 @@ func (s *Server) clientFor(a netip.Addr) (Client, bool) {
 	return Client{}, false
 }
 
+// done forgets that req is in flight.
+func (s *Server) done(req *request) {
+	s.inflightMu.Lock()
+	delete(s.inflight, req.replayKey())
+	s.inflightMu.Unlock()
+}
+
 // work applies one authentic request and answers it once it is stored.
 func (s *Server) work(ctx context.Context, j job) {
+	defer s.done(j.req)
 	defer func() {
 		if r := recover(); r != nil {
 			s.drop(DropPanic, j.req.from, fmt.Sprint(r))
@@ -423,7 +464,7 @@ func (s *Server) apply(ctx context.Context, req *request) ([]byte, error) {
 }
 
 func (s *Server) record(ctx context.Context, req *request, now time.Time) (string, error) {
-	log := s.log.With("from", req.from.String(), "nas", req.nas)
+	log := s.log.With("from", req.from.String(), "client", req.client, "nas", req.nas)
 	switch req.status {
 	case statusStart, statusInterim:
 		outcome := "start"
@@ -446,7 +487,8 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 				NAS:       req.nas,
 				IMSI:      req.imsi,
 				StartedAt: event,
-				UpdatedAt: now,
+				UpdatedAt: req.arrived,
+				Client:    req.client,
 			}
 			var err error
 			if req.status == statusStart {
@@ -456,6 +498,11 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 					sess.StartedAt = event.Add(-time.Duration(req.sessionTime) * time.Second)
 				}
 				err = s.store.UpsertSession(ctx, sess)
+				if errors.Is(err, nv.ErrNotFound) {
+					// Another client holds the address: leave it alone.
+					log.Warn("interim-update for an address another radius client holds, not applied", "prefix", p)
+					outcome, err = "foreign", nil
+				}
 			}
 			if err != nil {
 				return "", fmt.Errorf("%s %s: %w", outcome, p, err)
@@ -465,7 +512,7 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 		return outcome, nil
 	case statusStop:
 		for _, p := range req.prefixes {
-			removed, err := s.store.StopSession(ctx, p, req.sessionID)
+			removed, err := s.store.StopSession(ctx, req.client, p, req.sessionID)
 			if err != nil {
 				return "", fmt.Errorf("stop %s: %w", p, err)
 			}
@@ -477,15 +524,14 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 		if req.status == statusOff {
 			outcome = "accounting_off"
 		}
-		total := 0
-		for _, nas := range req.purge {
-			n, err := s.store.PurgeNAS(ctx, nas)
-			if err != nil {
-				return "", fmt.Errorf("purge %s: %w", nas, err)
-			}
-			total += n
+		// Only this client's sessions, and only those last updated before
+		// the On/Off arrived: a Start received after it, even if a worker
+		// applied it first, is kept.
+		n, err := s.store.PurgeClient(ctx, req.client, req.arrived)
+		if err != nil {
+			return "", fmt.Errorf("purge client %s: %w", req.client, err)
 		}
-		log.Info("gateway sessions purged", "status", outcome, "gateway", req.purge, "sessions", total)
+		log.Info("gateway sessions purged", "status", outcome, "sessions", n)
 		return outcome, nil
 	default:
 		log.Debug("accounting status not used, acknowledged", "status", req.status)

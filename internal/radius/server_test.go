@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -55,6 +56,13 @@ func openStore(t testing.TB) *sqlite.Store {
 
 func start(t *testing.T, cfg Config) *harness {
 	t.Helper()
+	return startWith(t, cfg, nil)
+}
+
+// startWith starts a server whose store is wrap(the SQLite store) when wrap
+// is not nil.
+func startWith(t *testing.T, cfg Config, wrap func(nv.NetworkSessionStore) nv.NetworkSessionStore) *harness {
+	t.Helper()
 	if cfg.Clients == nil {
 		cfg.Clients = []Client{{CIDR: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(testSecret)}}
 	}
@@ -62,7 +70,11 @@ func start(t *testing.T, cfg Config) *harness {
 		cfg.IdleTimeout = 2 * time.Hour
 	}
 	h := &harness{store: openStore(t), clock: &clock{t: t0}}
-	srv, err := New(cfg, h.store, Options{Now: h.clock.Now})
+	var store nv.NetworkSessionStore = h.store
+	if wrap != nil {
+		store = wrap(store)
+	}
+	srv, err := New(cfg, store, Options{Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +192,20 @@ func (h *harness) sendFrom(t *testing.T, a acct, local *net.UDPAddr) (*radius.Pa
 
 func (h *harness) mustAck(t *testing.T, a acct) {
 	t.Helper()
-	resp, err := h.send(t, a)
+	h.mustAckFrom(t, a, "")
+}
+
+// mustAckFrom sends a from the loopback address src ("" for any) and
+// expects an Accounting-Response.
+func (h *harness) mustAckFrom(t *testing.T, a acct, src string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c := radius.Client{Retry: 200 * time.Millisecond}
+	if src != "" {
+		c.Dialer.LocalAddr = &net.UDPAddr{IP: net.ParseIP(src)}
+	}
+	resp, err := c.Exchange(ctx, a.packet(t), h.addr)
 	if err != nil {
 		t.Fatalf("no Accounting-Response to %v: %v", a.status, err)
 	}
@@ -261,24 +286,162 @@ func TestIPv6AndTwoAddresses(t *testing.T) {
 	if h.numberAt(t, "10.0.0.6") != "" || h.numberAt(t, "2001:db8:1:2::1") != "" || h.numberAt(t, "10.0.0.7") == "" {
 		t.Error("Stop removed the wrong sessions")
 	}
+	// A delegated prefix is the subscriber's whole, at its own length.
+	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "S8", msisdn: "34600000008", ipv6: "2001:db8:5600::/56", nasID: "pgw-1"})
+	for a, want := range map[string]nv.PhoneNumber{"2001:db8:5600::1": "+34600000008", "2001:db8:5600:ab::1": "+34600000008", "2001:db8:5601::1": ""} {
+		if got := h.numberAt(t, a); got != want {
+			t.Errorf("%s after a /56 Start: %q, want %q", a, got, want)
+		}
+	}
 }
 
-func TestAccountingOnOffPurges(t *testing.T) {
-	h := start(t, Config{})
-	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "1", msisdn: "34600000001", ipv4: "10.0.0.1", nasIP: "192.0.2.1"})
-	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "2", msisdn: "34600000002", ipv4: "10.0.0.2", nasIP: "192.0.2.1"})
-	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "3", msisdn: "34600000003", ipv4: "10.0.0.3", nasIP: "192.0.2.2"})
-	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "4", msisdn: "34600000004", ipv4: "10.0.0.4"}) // no NAS attributes: the source
-	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOn, nasIP: "192.0.2.1"})
+// twoGateways configures three RADIUS clients on loopback: two named
+// gateways and one left to its default name (its CIDR).
+func twoGateways() Config {
+	return Config{Clients: []Client{
+		{Name: "pgw-a", CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)},
+		{Name: "pgw-b", CIDR: netip.MustParsePrefix("127.0.0.2/32"), Secret: []byte(testSecret)},
+		{CIDR: netip.MustParsePrefix("127.0.0.3/32"), Secret: []byte(testSecret)},
+	}}
+}
+
+// Issue 6 item 5: Accounting-On/Off purge the sessions of the client entry
+// the packet authenticated against, whatever NAS-IP-Address or
+// NAS-Identifier it claims.
+func TestAccountingOnPurgesOnlyItsClient(t *testing.T) {
+	h := start(t, twoGateways())
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "1", msisdn: "34600000001", ipv4: "10.0.0.1", nasIP: "192.0.2.1", nasID: "pgw-a"}, "127.0.0.1")
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "2", msisdn: "34600000002", ipv4: "10.0.0.2", nasIP: "192.0.2.1", nasID: "pgw-a"}, "127.0.0.1")
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "3", msisdn: "34600000003", ipv4: "10.0.0.3", nasIP: "192.0.2.2"}, "127.0.0.2")
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "4", msisdn: "34600000004", ipv4: "10.0.0.4"}, "127.0.0.3")
+	ss, err := h.store.NetworkSessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := map[string]string{}
+	for _, s := range ss {
+		clients[s.Prefix.String()] = s.Client
+	}
+	want := map[string]string{"10.0.0.1/32": "pgw-a", "10.0.0.2/32": "pgw-a", "10.0.0.3/32": "pgw-b", "10.0.0.4/32": "127.0.0.3/32"}
+	if !reflect.DeepEqual(clients, want) {
+		t.Fatalf("sessions' clients %v, want %v", clients, want)
+	}
+	h.clock.Add(time.Second)
+
+	// pgw-b claims to be pgw-a (its NAS-IP-Address and NAS-Identifier).
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOn, nasIP: "192.0.2.1", nasID: "pgw-a"}, "127.0.0.2")
+	if h.numberAt(t, "10.0.0.1") == "" || h.numberAt(t, "10.0.0.2") == "" {
+		t.Error("an Accounting-On from pgw-b naming pgw-a's NAS purged pgw-a's sessions")
+	}
+	if h.numberAt(t, "10.0.0.3") != "" {
+		t.Error("an Accounting-On from pgw-b did not purge pgw-b's own session")
+	}
+	// The client with the default name, without NAS attributes.
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOff}, "127.0.0.3")
+	if h.numberAt(t, "10.0.0.4") != "" {
+		t.Error("Accounting-Off did not purge its client's session")
+	}
+	if h.numberAt(t, "10.0.0.1") == "" || h.numberAt(t, "10.0.0.2") == "" {
+		t.Error("an Accounting-Off from 127.0.0.3 purged pgw-a's sessions")
+	}
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOn, nasID: "anything"}, "127.0.0.1")
 	if h.numberAt(t, "10.0.0.1") != "" || h.numberAt(t, "10.0.0.2") != "" {
-		t.Error("Accounting-On did not purge the gateway's sessions")
+		t.Error("pgw-a's Accounting-On did not purge its sessions")
 	}
-	if h.numberAt(t, "10.0.0.3") != "+34600000003" {
-		t.Error("Accounting-On purged another gateway")
+}
+
+// Issue 6 item 5: Stop and Interim-Update from one client never touch a
+// session another client holds, even with the right Acct-Session-Id.
+func TestStopAndInterimStayWithinClient(t *testing.T) {
+	h := start(t, twoGateways())
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "A", msisdn: "34600000001", ipv4: "10.0.0.1", ipv6: "2001:db8:a::/64", nasIP: "192.0.2.1"}, "127.0.0.1")
+
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Stop, sessionID: "A", ipv4: "10.0.0.1", ipv6: "2001:db8:a::/64", nasIP: "192.0.2.1"}, "127.0.0.2")
+	if h.numberAt(t, "10.0.0.1") != "+34600000001" || h.numberAt(t, "2001:db8:a::1") != "+34600000001" {
+		t.Fatal("a Stop from pgw-b ended pgw-a's session")
 	}
-	h.mustAck(t, acct{status: rfc2866.AcctStatusType_Value_AccountingOff})
-	if h.numberAt(t, "10.0.0.4") != "" || h.numberAt(t, "10.0.0.3") == "" {
-		t.Error("Accounting-Off without NAS attributes must purge the source address's sessions only")
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionID: "A", msisdn: "34600000666", ipv4: "10.0.0.1", nasIP: "192.0.2.1"}, "127.0.0.2")
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionID: "X", msisdn: "34600000666", ipv6: "2001:db8:a::/64"}, "127.0.0.3")
+	if got := h.numberAt(t, "10.0.0.1"); got != "+34600000001" {
+		t.Fatalf("an Interim-Update from pgw-b took pgw-a's address: %q", got)
+	}
+	if got := h.numberAt(t, "2001:db8:a::1"); got != "+34600000001" {
+		t.Fatalf("an Interim-Update from 127.0.0.3 took pgw-a's prefix: %q", got)
+	}
+	if n := h.srv.Stats()["handled.foreign"]; n != 2 {
+		t.Errorf("handled.foreign = %d, want 2", n)
+	}
+	// The owner's Interim and Stop still work.
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_InterimUpdate, sessionID: "A", msisdn: "34600000001", ipv4: "10.0.0.1"}, "127.0.0.1")
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Stop, sessionID: "A", ipv4: "10.0.0.1", ipv6: "2001:db8:a::/64"}, "127.0.0.1")
+	if h.numberAt(t, "10.0.0.1") != "" || h.numberAt(t, "2001:db8:a::1") != "" {
+		t.Fatal("pgw-a's own Stop did not end its session")
+	}
+}
+
+// gatedPurge holds PurgeClient until released, so a test can make a worker
+// apply a later Start before an earlier Accounting-On.
+type gatedPurge struct {
+	nv.NetworkSessionStore
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedPurge) PurgeClient(ctx context.Context, client string, before time.Time) (int, error) {
+	close(g.entered)
+	<-g.release
+	return g.NetworkSessionStore.PurgeClient(ctx, client, before)
+}
+
+// Issue 6 item 5: Accounting-On and Starts run on different workers and can
+// be applied out of order; an On purges only the sessions last updated
+// before it arrived, so a Start received after it survives even when it is
+// stored first.
+func TestAccountingOnKeepsStartReceivedAfterIt(t *testing.T) {
+	g := &gatedPurge{entered: make(chan struct{}), release: make(chan struct{})}
+	h := startWith(t, twoGateways(), func(s nv.NetworkSessionStore) nv.NetworkSessionStore {
+		g.NetworkSessionStore = s
+		return g
+	})
+	// The Start's shard must not be the On's, or it would wait behind it.
+	onShard := shardOf("client:pgw-a", h.srv.opts.Workers)
+	addr := ""
+	for i := 1; i < 255 && addr == ""; i++ {
+		a := netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})
+		if shardOf(netip.PrefixFrom(a, 32).String(), h.srv.opts.Workers) != onShard {
+			addr = a.String()
+		}
+	}
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "old", msisdn: "34600000001", ipv4: "10.0.0.1"}, "127.0.0.1")
+	h.clock.Add(time.Second)
+
+	onDone := make(chan error, 1)
+	on := acct{status: rfc2866.AcctStatusType_Value_AccountingOn}.packet(t)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c := radius.Client{Retry: 200 * time.Millisecond, Dialer: net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}}}
+		_, err := c.Exchange(ctx, on, h.addr)
+		onDone <- err
+	}()
+	select {
+	case <-g.entered:
+	case <-time.After(10 * time.Second):
+		close(g.release)
+		t.Fatal("Accounting-On never reached the store")
+	}
+	h.clock.Add(time.Second)
+	h.mustAckFrom(t, acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "new", msisdn: "34600000002", ipv4: addr}, "127.0.0.1")
+	close(g.release)
+	if err := <-onDone; err != nil {
+		t.Fatalf("no Accounting-Response to the Accounting-On: %v", err)
+	}
+
+	if h.numberAt(t, "10.0.0.1") != "" {
+		t.Error("the session started before the Accounting-On survived it")
+	}
+	if got := h.numberAt(t, addr); got != "+34600000002" {
+		t.Errorf("the Start received after the Accounting-On was purged by it (%s -> %q)", addr, got)
 	}
 }
 

@@ -13,62 +13,70 @@ import (
 // StartSession stores the session for its prefix, replacing any previous
 // holder of the prefix.
 func (s *Store) StartSession(ctx context.Context, ns nv.NetworkSession) error {
-	if err := s.putSession(ctx, ns, false); err != nil {
+	if _, err := s.putSession(ctx, ns, false); err != nil {
 		return fmt.Errorf("sqlite: start session: %w", err)
 	}
 	return nil
 }
 
-// UpsertSession creates or updates the session for its prefix. When the
-// stored session has the same session id, its StartedAt is kept; otherwise
-// the new session replaces it whole.
+// UpsertSession creates the session for its prefix, or updates it if it
+// belongs to the same client. When the stored session has the same session
+// id, its StartedAt is kept; otherwise the new session replaces it whole. A
+// session of another client is left alone (nv.ErrNotFound).
 func (s *Store) UpsertSession(ctx context.Context, ns nv.NetworkSession) error {
-	if err := s.putSession(ctx, ns, true); err != nil {
+	n, err := s.putSession(ctx, ns, true)
+	if err != nil {
 		return fmt.Errorf("sqlite: upsert session: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: upsert session: prefix held by another client: %w", nv.ErrNotFound)
 	}
 	return nil
 }
 
-func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, keepStart bool) error {
+func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, upsert bool) (int64, error) {
 	p, err := canonicalPrefix(ns.Prefix)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	startedAt := "excluded.started_at"
-	if keepStart {
+	startedAt, where := "excluded.started_at", ""
+	if upsert {
 		startedAt = `CASE WHEN network_sessions.session_id = excluded.session_id
 		THEN network_sessions.started_at ELSE excluded.started_at END`
+		where = "\nWHERE network_sessions.client = excluded.client"
 	}
-	_, err = s.exec(ctx, `
-INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	return s.exec(ctx, `
+INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (prefix) DO UPDATE SET
 	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas,
-	imsi = excluded.imsi, started_at = `+startedAt+`, updated_at = excluded.updated_at`,
+	imsi = excluded.imsi, started_at = `+startedAt+`, updated_at = excluded.updated_at,
+	client = excluded.client`+where,
 		p.String(), p.Bits(), string(ns.MSISDN), ns.SessionID, ns.NAS, ns.IMSI,
-		unixNano(ns.StartedAt), unixNano(ns.UpdatedAt))
-	return err
+		unixNano(ns.StartedAt), unixNano(ns.UpdatedAt), ns.Client)
 }
 
-// StopSession removes the session on prefix only if its session id
-// matches, and reports whether it did.
-func (s *Store) StopSession(ctx context.Context, prefix netip.Prefix, sessionID string) (bool, error) {
+// StopSession removes the session on prefix only if both its client and
+// its session id match, and reports whether it did.
+func (s *Store) StopSession(ctx context.Context, client string, prefix netip.Prefix, sessionID string) (bool, error) {
 	p, err := canonicalPrefix(prefix)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: stop session: %w", err)
 	}
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = ? AND session_id = ?", p.String(), sessionID)
+	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = ? AND client = ? AND session_id = ?",
+		p.String(), client, sessionID)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: stop session: %w", err)
 	}
 	return n > 0, nil
 }
 
-// PurgeNAS removes every session of a gateway (Accounting-On/Off).
-func (s *Store) PurgeNAS(ctx context.Context, nas string) (int, error) {
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE nas = ?", nas)
+// PurgeClient removes every session of a RADIUS client last updated before
+// before (Accounting-On/Off).
+func (s *Store) PurgeClient(ctx context.Context, client string, before time.Time) (int, error) {
+	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE client = ? AND updated_at < ?", client, unixNano(before))
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge nas: %w", err)
+		return 0, fmt.Errorf("sqlite: purge client: %w", err)
 	}
 	return int(n), nil
 }
@@ -82,26 +90,18 @@ func (s *Store) ExpireSessions(ctx context.Context, before time.Time) (int, erro
 	return int(n), nil
 }
 
-// sessionPrefixLengths are the prefix lengths SessionFor tries for an IPv6
-// address, most specific first: a framed /128, the usual /64, and common
-// delegated prefixes.
-var sessionPrefixLengths = []int{128, 64, 60, 56, 48}
-
-// SessionFor returns the session whose prefix holds addr (an IPv4 /32, or
-// an IPv6 /128, /64, /60, /56 or /48, the longest first) and that was
-// updated at or after notBefore.
+// SessionFor returns the most specific session whose prefix holds addr and
+// that was updated at or after notBefore. Prefixes are stored canonical, so
+// the candidates are addr masked to every length (33 for IPv4, 129 for
+// IPv6), each an exact primary-key probe.
 func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (nv.NetworkSession, error) {
-	addr = addr.Unmap()
+	addr = addr.Unmap().WithZone("")
 	if !addr.IsValid() {
 		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: invalid address: %w", nv.ErrNotFound)
 	}
-	var candidates []any
-	if addr.Is4() {
-		candidates = append(candidates, netip.PrefixFrom(addr, 32).String())
-	} else {
-		for _, bits := range sessionPrefixLengths {
-			candidates = append(candidates, netip.PrefixFrom(addr, bits).Masked().String())
-		}
+	candidates := make([]any, 0, addr.BitLen()+2)
+	for bits := addr.BitLen(); bits >= 0; bits-- {
+		candidates = append(candidates, netip.PrefixFrom(addr, bits).Masked().String())
 	}
 	args := append(candidates, unixNano(notBefore))
 	rows, err := s.r.QueryContext(ctx, `
@@ -134,7 +134,7 @@ func (s *Store) NetworkSessions(ctx context.Context) ([]nv.NetworkSession, error
 	return ss, nil
 }
 
-const sessionColumns = "prefix, msisdn, session_id, nas, imsi, started_at, updated_at"
+const sessionColumns = "prefix, msisdn, session_id, nas, imsi, started_at, updated_at, client"
 
 type rowsScanner interface {
 	Next() bool
@@ -152,7 +152,7 @@ func scanSessions(rows rowsScanner) ([]nv.NetworkSession, error) {
 			prefix, msisdn       string
 			startedAt, updatedAt int64
 		)
-		if err := rows.Scan(&prefix, &msisdn, &ns.SessionID, &ns.NAS, &ns.IMSI, &startedAt, &updatedAt); err != nil {
+		if err := rows.Scan(&prefix, &msisdn, &ns.SessionID, &ns.NAS, &ns.IMSI, &startedAt, &updatedAt, &ns.Client); err != nil {
 			return nil, err
 		}
 		p, err := netip.ParsePrefix(prefix)

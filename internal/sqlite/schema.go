@@ -112,6 +112,13 @@ CREATE TABLE jtis (
 ) WITHOUT ROWID;
 CREATE INDEX jtis_expires_at ON jtis (expires_at);
 `,
+	// 3: network sessions belong to the RADIUS client entry that sent them
+	// (Accounting-On/Off purge by client, not by the NAS the packet names).
+	`
+ALTER TABLE network_sessions ADD COLUMN client TEXT NOT NULL DEFAULT '';
+DROP INDEX network_sessions_nas;
+CREATE INDEX network_sessions_client ON network_sessions (client, updated_at);
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one

@@ -48,8 +48,11 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"NetworkSessionStart", testSessionStart},
 		{"NetworkSessionStop", testSessionStop},
 		{"NetworkSessionUpsert", testSessionUpsert},
-		{"NetworkSessionPurgeNAS", testSessionPurgeNAS},
+		{"NetworkSessionUpsertOtherClient", testSessionUpsertOtherClient},
+		{"NetworkSessionStopOtherClient", testSessionStopOtherClient},
+		{"NetworkSessionPurgeClient", testSessionPurgeClient},
 		{"NetworkSessionIPv6", testSessionIPv6},
+		{"NetworkSessionAnyPrefixLength", testSessionAnyPrefixLength},
 		{"NetworkSessionNotBefore", testSessionNotBefore},
 		{"NetworkSessionExpire", testSessionExpire},
 		{"PortBlocks", testPortBlocks},
@@ -667,8 +670,10 @@ func sortRoutes(rs []nv.StaticRoute) []nv.StaticRoute {
 	return rs
 }
 
+// session is a RADIUS session whose client entry is named after its NAS.
 func session(prefix, msisdn, id, nas string, started, updated time.Time) nv.NetworkSession {
 	return nv.NetworkSession{
+		Client:    "client-" + nas,
 		Prefix:    netip.MustParsePrefix(prefix),
 		MSISDN:    nv.PhoneNumber(msisdn),
 		SessionID: id,
@@ -732,7 +737,7 @@ func testSessionStop(t *testing.T, s nv.Store) {
 	must(t, s.StartSession(ctx, a), "StartSession")
 	p := a.Prefix
 
-	ok, err := s.StopSession(ctx, p, "sess-other")
+	ok, err := s.StopSession(ctx, a.Client, p, "sess-other")
 	must(t, err, "StopSession(other id)")
 	if ok {
 		t.Error("StopSession with another session id removed the session")
@@ -741,7 +746,7 @@ func testSessionStop(t *testing.T, s nv.Store) {
 		t.Errorf("SessionFor after a non-matching Stop: %v", err)
 	}
 
-	ok, err = s.StopSession(ctx, p, "sess-a")
+	ok, err = s.StopSession(ctx, a.Client, p, "sess-a")
 	must(t, err, "StopSession")
 	if !ok {
 		t.Error("StopSession with the session id did not report a removal")
@@ -749,7 +754,7 @@ func testSessionStop(t *testing.T, s nv.Store) {
 	_, err = sessionFor(t, s, "10.0.0.1", at(0))
 	wantErr(t, err, nv.ErrNotFound, "SessionFor after Stop")
 
-	ok, err = s.StopSession(ctx, p, "sess-a")
+	ok, err = s.StopSession(ctx, a.Client, p, "sess-a")
 	must(t, err, "StopSession(twice)")
 	if ok {
 		t.Error("second StopSession reported a removal")
@@ -777,15 +782,15 @@ func testSessionUpsert(t *testing.T, s nv.Store) {
 	want.UpdatedAt = at(60)
 	equal(t, got, want, "SessionFor after interim (StartedAt kept)")
 
-	// Another session on the address: replaced whole.
-	b := session("10.0.0.1/32", "+34600000002", "sess-b", "pgw-2", at(100), at(120))
+	// Another session of the same client on the address: replaced whole.
+	b := session("10.0.0.1/32", "+34600000002", "sess-b", "pgw-1", at(100), at(120))
 	must(t, s.UpsertSession(ctx, b), "UpsertSession(other session)")
 	got, err = sessionFor(t, s, "10.0.0.1", at(0))
 	must(t, err, "SessionFor after other session")
 	equal(t, got, b, "SessionFor after other session")
 
 	// After a Stop, an Interim recreates the session.
-	ok, err := s.StopSession(ctx, b.Prefix, b.SessionID)
+	ok, err := s.StopSession(ctx, b.Client, b.Prefix, b.SessionID)
 	must(t, err, "StopSession")
 	if !ok {
 		t.Fatal("StopSession removed nothing")
@@ -797,32 +802,147 @@ func testSessionUpsert(t *testing.T, s nv.Store) {
 	equal(t, got, b, "SessionFor after recreate")
 }
 
-func testSessionPurgeNAS(t *testing.T, s nv.Store) {
+// An Interim-Update from one RADIUS client never touches the session
+// another client holds on the same prefix, whatever its session id.
+func testSessionUpsertOtherClient(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	a := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(0))
+	must(t, s.StartSession(ctx, a), "StartSession(a)")
+	for _, id := range []string{"sess-a", "sess-x"} {
+		forged := session("10.0.0.1/32", "+34600000666", id, "pgw-2", at(10), at(10))
+		wantErr(t, s.UpsertSession(ctx, forged), nv.ErrNotFound, "UpsertSession(other client, "+id+")")
+		got, err := sessionFor(t, s, "10.0.0.1", at(0))
+		must(t, err, "SessionFor after other client's upsert")
+		equal(t, got, a, "session after other client's upsert")
+	}
+	// A Start from another client takes the address over (it was reassigned).
+	b := session("10.0.0.1/32", "+34600000002", "sess-b", "pgw-2", at(20), at(20))
+	must(t, s.StartSession(ctx, b), "StartSession(other client)")
+	got, err := sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor after other client's start")
+	equal(t, got, b, "session after other client's start")
+	// Now the first client's Interim is the foreign one.
+	a.UpdatedAt = at(30)
+	wantErr(t, s.UpsertSession(ctx, a), nv.ErrNotFound, "UpsertSession(previous holder)")
+	got, err = sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor")
+	equal(t, got, b, "session after previous holder's upsert")
+}
+
+// A Stop from one client never removes another client's session, even with
+// the right session id.
+func testSessionStopOtherClient(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	a := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(0))
+	must(t, s.StartSession(ctx, a), "StartSession")
+	ok, err := s.StopSession(ctx, "client-pgw-2", a.Prefix, a.SessionID)
+	must(t, err, "StopSession(other client)")
+	if ok {
+		t.Error("StopSession from another client reported a removal")
+	}
+	got, err := sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor after other client's stop")
+	equal(t, got, a, "session after other client's stop")
+	ok, err = s.StopSession(ctx, a.Client, a.Prefix, a.SessionID)
+	must(t, err, "StopSession(own client)")
+	if !ok {
+		t.Error("StopSession from the session's client removed nothing")
+	}
+}
+
+// PurgeClient (Accounting-On/Off) removes only the client's sessions last
+// updated strictly before the given time.
+func testSessionPurgeClient(t *testing.T, s nv.Store) {
 	ctx := t.Context()
 	for _, ns := range []nv.NetworkSession{
 		session("10.0.0.1/32", "+34600000001", "s1", "pgw-1", at(0), at(0)),
-		session("10.0.0.2/32", "+34600000002", "s2", "pgw-1", at(0), at(0)),
-		session("2001:db8::/64", "+34600000002", "s3", "pgw-1", at(0), at(0)),
+		session("10.0.0.2/32", "+34600000002", "s2", "pgw-1", at(0), at(99)),
+		session("2001:db8::/64", "+34600000002", "s3", "pgw-1", at(0), at(50)),
 		session("10.0.0.3/32", "+34600000003", "s4", "pgw-2", at(0), at(0)),
+		session("10.0.0.4/32", "+34600000004", "s5", "pgw-1", at(100), at(100)), // at the On
+		session("10.0.0.5/32", "+34600000005", "s6", "pgw-1", at(101), at(101)), // after it
 	} {
 		must(t, s.StartSession(ctx, ns), "StartSession("+ns.SessionID+")")
 	}
-	n, err := s.PurgeNAS(ctx, "pgw-1")
-	must(t, err, "PurgeNAS")
+	n, err := s.PurgeClient(ctx, "client-pgw-1", at(100))
+	must(t, err, "PurgeClient")
 	if n != 3 {
-		t.Errorf("PurgeNAS removed %d, want 3", n)
+		t.Errorf("PurgeClient removed %d, want 3", n)
 	}
 	for _, addr := range []string{"10.0.0.1", "10.0.0.2", "2001:db8::1"} {
 		_, err := sessionFor(t, s, addr, at(0))
 		wantErr(t, err, nv.ErrNotFound, "SessionFor("+addr+") after purge")
 	}
-	if _, err := sessionFor(t, s, "10.0.0.3", at(0)); err != nil {
-		t.Errorf("session of another NAS after purge: %v", err)
+	for _, addr := range []string{"10.0.0.3", "10.0.0.4", "10.0.0.5"} {
+		if _, err := sessionFor(t, s, addr, at(0)); err != nil {
+			t.Errorf("SessionFor(%s) after purge: %v (another client's, or updated at or after the purge)", addr, err)
+		}
 	}
-	n, err = s.PurgeNAS(ctx, "pgw-unknown")
-	must(t, err, "PurgeNAS(unknown)")
+	n, err = s.PurgeClient(ctx, "client-unknown", at(1000))
+	must(t, err, "PurgeClient(unknown)")
 	if n != 0 {
-		t.Errorf("PurgeNAS(unknown) removed %d", n)
+		t.Errorf("PurgeClient(unknown) removed %d", n)
+	}
+	// A session without a client (another source) is not a client's.
+	none := session("10.0.0.9/32", "+34600000009", "s9", "", at(0), at(0))
+	none.Client = ""
+	must(t, s.StartSession(ctx, none), "StartSession(no client)")
+	n, err = s.PurgeClient(ctx, "client-pgw-1", at(1000))
+	must(t, err, "PurgeClient(all of pgw-1)")
+	if n != 2 {
+		t.Errorf("PurgeClient(all of pgw-1) removed %d, want 2", n)
+	}
+	if _, err := sessionFor(t, s, "10.0.0.9", at(0)); err != nil {
+		t.Errorf("session without client after purge: %v", err)
+	}
+}
+
+// SessionFor covers every prefix length and prefers the most specific.
+func testSessionAnyPrefixLength(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	var sessions []nv.NetworkSession
+	for i, p := range []string{
+		"2001:db8:1::/48", "2001:db8:1:100::/56", "2001:db8:1:110::/60",
+		"2001:db8:1:111::/64", "2001:db8:1:111:0:0:0:8/125", "2001:db8:1:111::1/128",
+		"2001:db9:e000::/35", "2001:db8:3:0:8000::/65", "2001:db8:4::/127",
+		"198.51.100.0/24", "198.51.100.128/25", "198.51.100.200/32", "203.0.112.0/23",
+	} {
+		ns := session(p, fmt.Sprintf("+346000001%02d", i), fmt.Sprintf("s%d", i), "pgw-1", at(0), at(0))
+		sessions = append(sessions, ns)
+		must(t, s.StartSession(ctx, ns), "StartSession("+p+")")
+	}
+	for _, tt := range []struct {
+		addr string
+		want int // index into sessions, -1 for none
+	}{
+		{"2001:db8:1:ffff::1", 0},
+		{"2001:db8:1:1ff::1", 1},
+		{"2001:db8:1:11f::1", 2},
+		{"2001:db8:1:111::2", 3},
+		{"2001:db8:1:111::f", 4},
+		{"2001:db8:1:111::1", 5},
+		{"2001:db9:ffff:ffff::1", 6},
+		{"2001:db8:3:0:ffff::1", 7},
+		{"2001:db8:3:0:7fff::1", -1},
+		{"2001:db8:4::1", 8},
+		{"2001:db8:4::2", -1},
+		{"198.51.100.1", 9},
+		{"198.51.100.129", 10},
+		{"198.51.100.200", 11},
+		{"::ffff:198.51.100.200", 11},
+		{"203.0.113.255", 12},
+		{"203.0.114.1", -1},
+	} {
+		got, err := sessionFor(t, s, tt.addr, at(0))
+		if tt.want < 0 {
+			wantErr(t, err, nv.ErrNotFound, "SessionFor("+tt.addr+")")
+			continue
+		}
+		if err != nil {
+			t.Errorf("SessionFor(%s): %v, want %s", tt.addr, err, sessions[tt.want].Prefix)
+			continue
+		}
+		equal(t, got, sessions[tt.want], "SessionFor("+tt.addr+")")
 	}
 }
 
