@@ -6,12 +6,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+
+	"github.com/numbergate/numbergate/internal/cmdline"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -21,9 +23,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "numbergate:", err)
+		if errors.Is(err, cmdline.ErrHelp) {
+			return // help was printed on stdout
 		}
+		fmt.Fprintln(os.Stderr, "numbergate:", err)
 		os.Exit(2)
 	}
 }
@@ -35,7 +38,9 @@ commands:
   sandbox [--addr ADDR] [--data DIR]    run the offline sandbox for app developers
   clients add|list|remove --config FILE onboard and manage API clients
   sessions list|lookup --config FILE    inspect network sessions (numbers masked unless asked)
-  version                               print the version
+  version                               print the version and VCS revision
+
+Run "numbergate <command> -h" for a command's flags.
 `
 
 // run is main without the process: tests call it with their own context,
@@ -43,11 +48,11 @@ commands:
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required")
+		return errors.New("a command is required (numbergate -h)")
 	}
 	switch args[0] {
 	case "serve":
-		return runServe(ctx, args[1:], getenv, stderr)
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
 	case "clients":
@@ -55,12 +60,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "sessions":
 		return newCLI().Sessions(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "numbergate", version)
+		fs := cmdline.New("version", "", stdout)
+		if _, err := fs.Parse(args[1:], 0); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, versionLine(debug.ReadBuildInfo()))
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
-		return nil
+		return cmdline.ErrHelp
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return fmt.Errorf("unknown command %q (numbergate -h lists the commands)", args[0])
+}
+
+// versionLine is what `numbergate version` prints: the version (the
+// -ldflags value, else the module version from the build information), the
+// VCS revision and time when the build recorded them, and the Go version.
+func versionLine(bi *debug.BuildInfo, ok bool) string {
+	v := version
+	if !ok {
+		return "numbergate " + v
+	}
+	if v == "dev" && bi.Main.Version != "" {
+		v = bi.Main.Version // "v1.2.3" from go install module@version, "(devel)" from a checkout
+	}
+	settings := map[string]string{}
+	for _, s := range bi.Settings {
+		settings[s.Key] = s.Value
+	}
+	line := "numbergate " + v
+	if rev := settings["vcs.revision"]; rev != "" {
+		line += " revision " + rev
+		if t := settings["vcs.time"]; t != "" {
+			line += " (" + t + ")"
+		}
+		if settings["vcs.modified"] == "true" {
+			line += " with local changes"
+		}
+	} else {
+		line += " (no VCS revision recorded: built with -buildvcs=false or outside a checkout)"
+	}
+	return line + " " + bi.GoVersion
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/cmdline"
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/netid"
 	"github.com/numbergate/numbergate/internal/nv"
@@ -24,12 +24,12 @@ import (
 const defaultSandboxData = "sandbox-data"
 
 func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cmdline.New("sandbox", "[--addr ADDR] [--data DIR] [--issuer URL]", stdout)
+	fs.Description = "Runs the whole Number Verification flow offline for app developers: a demo\nclient, device numbers simulated with login_hint=tel:+E164, test tokens."
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address (the issuer is http://ADDR; on all interfaces, http://127.0.0.1:PORT)")
 	issuerFlag := fs.String("issuer", "", "the issuer URL apps and devices use, when ADDR is not how they reach the sandbox (a phone, a container)")
 	data := fs.String("data", defaultSandboxData, "data directory (SQLite store and "+sandbox.CredentialsFile+")")
-	if err := fs.Parse(args); err != nil {
+	if _, err := fs.Parse(args, 0); err != nil {
 		return err
 	}
 	if *issuerFlag != "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/cmdline"
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/netid"
 	"github.com/numbergate/numbergate/internal/nv"
@@ -22,15 +22,24 @@ import (
 // drainTimeout bounds how long SIGTERM waits for in-flight requests.
 const drainTimeout = 15 * time.Second
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (YAML)")
-	if err := fs.Parse(args); err != nil {
+const serveFooter = `environment (overrides the file):
+  ` + config.EnvListen + `        the public listener, host:port
+  ` + config.EnvAdminListen + `  the admin listener, host:port
+  ` + config.EnvDataDir + `      the data directory
+
+Every configuration key, its type, default and meaning: docs/configuration.md
+in the source tree.`
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := cmdline.New("serve", "--config FILE", stdout)
+	fs.Description = "Runs the authorization server and the Number Verification API on the public\nlistener, metrics and health on the admin listener, and the configured\nnetwork feeds (RADIUS accounting, CGNAT syslog)."
+	fs.Footer = serveFooter
+	path := fs.String("config", "", "configuration `FILE` (YAML; see docs/configuration.md)")
+	if _, err := fs.Parse(args, 0); err != nil {
 		return err
 	}
 	if *path == "" {
-		return fmt.Errorf("serve: --config FILE is required (see docs/configuration.md)")
+		return fmt.Errorf("serve: --config FILE is required (every key is described in docs/configuration.md)")
 	}
 	cfg, err := config.LoadEnv(*path, getenv)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/cmdline"
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -74,54 +75,28 @@ func (l *stringList) Set(s string) error {
 	return nil
 }
 
-// newFlagSet returns a flag set that prints its usage (and nothing else) to
-// stderr; parse errors are returned for main to print once.
-// name is the command ("clients add"), synopsis its arguments.
-func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: numbergate %s %s\n", name, synopsis)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
+// newFlagSet returns the flag set of `numbergate name` (cmdline's
+// conventions: help on stdout, parse errors returned for main to print
+// once). name is the command ("clients add"), synopsis its arguments.
+func newFlagSet(name, synopsis string, stdout io.Writer) *cmdline.FlagSet {
+	return cmdline.New(name, synopsis, stdout)
 }
 
 // parseFlags parses args allowing flags and positional arguments in any
 // order, and returns the positional ones. A request for help returns
 // flag.ErrHelp.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, flag.ErrHelp
-			}
-			return nil, fmt.Errorf("%s: %w", fs.Name(), err)
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return positional, nil
-		}
-		if args[0] == "--" {
-			return append(positional, args[1:]...), nil
-		}
-		positional = append(positional, args[0])
-		args = args[1:]
-	}
+func parseFlags(fs *cmdline.FlagSet, args []string) ([]string, error) {
+	return fs.Parse(args, -1)
 }
 
-// subcommand splits off the subcommand name.
-func subcommand(args []string, group, usage string, stderr io.Writer) (string, []string, error) {
+// subcommand splits off the subcommand name; help prints usage on stdout
+// and returns flag.ErrHelp.
+func subcommand(args []string, group, usage string, stdout io.Writer) (string, []string, error) {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return "", nil, fmt.Errorf("%s: a subcommand is required", group)
+		return "", nil, fmt.Errorf("%s: a subcommand is required (numbergate %s -h)", group, group)
 	}
-	switch args[0] {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stderr, usage)
+	if cmdline.IsHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
 		return "", nil, flag.ErrHelp
 	}
 	return args[0], args[1:], nil

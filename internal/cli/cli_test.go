@@ -343,9 +343,9 @@ func TestClientsAddRedirectURIRules(t *testing.T) {
 
 func TestUsage(t *testing.T) {
 	e := newEnv(t)
-	_, stderr, err := e.run("clients", "add", "-h")
-	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr, "usage: numbergate clients add") || !strings.Contains(stderr, "-require-pkce") {
-		t.Errorf("add -h: %v\n%s", err, stderr)
+	stdout, stderr, err := e.run("clients", "add", "-h")
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout, "usage: numbergate clients add") || !strings.Contains(stdout, "-require-pkce") || stderr != "" {
+		t.Errorf("add -h: help belongs on stdout: %v\nstdout: %s\nstderr: %s", err, stdout, stderr)
 	}
 	if _, _, err := e.run("clients"); err == nil || !strings.Contains(err.Error(), "a subcommand is required") {
 		t.Errorf("no subcommand: %v", err)

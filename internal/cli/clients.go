@@ -37,7 +37,7 @@ Run "numbergate clients <subcommand> -h" for its flags.
 // Clients runs `numbergate clients add|list|remove`. args start with the
 // subcommand. A request for help returns flag.ErrHelp.
 func (c *CLI) Clients(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand(args, "clients", clientsUsage, stderr)
+	sub, args, err := subcommand(args, "clients", clientsUsage, stdout)
 	if err != nil {
 		return err
 	}
@@ -49,12 +49,11 @@ func (c *CLI) Clients(ctx context.Context, args []string, stdout, stderr io.Writ
 	case "remove":
 		return c.clientsRemove(ctx, args, stdout, stderr)
 	}
-	fmt.Fprint(stderr, clientsUsage)
-	return fmt.Errorf("clients: unknown subcommand %q (use add, list or remove)", sub)
+	return fmt.Errorf("clients: unknown subcommand %q (use add, list or remove; numbergate clients -h)", sub)
 }
 
 func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("clients add", "--config FILE --client-id ID --redirect-uri URI [--redirect-uri URI]... --jwks FILE --scope SCOPES --purpose dpv:NAME [--purpose ...] [--require-pkce] [--replace]", stderr)
+	fs := newFlagSet("clients add", "--config FILE --client-id ID --redirect-uri URI [--redirect-uri URI]... --jwks FILE --scope SCOPES --purpose dpv:NAME [--purpose ...] [--require-pkce] [--replace]", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	id := fs.String("client-id", "", "the client's `ID` (printable ASCII, no spaces, at most 128 characters)")
 	var redirects, scopes, purposes stringList
@@ -164,7 +163,7 @@ func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.W
 }
 
 func (c *CLI) clientsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("clients list", "--config FILE [--json]", stderr)
+	fs := newFlagSet("clients list", "--config FILE [--json]", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	rest, err := parseFlags(fs, args)
@@ -219,7 +218,7 @@ func (c *CLI) clientsList(ctx context.Context, args []string, stdout, stderr io.
 }
 
 func (c *CLI) clientsRemove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("clients remove", "--config FILE --client-id ID", stderr)
+	fs := newFlagSet("clients remove", "--config FILE --client-id ID", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	id := fs.String("client-id", "", "the `ID` of the client to remove")
 	rest, err := parseFlags(fs, args)

@@ -29,7 +29,7 @@ Run "numbergate sessions <subcommand> -h" for its flags.
 // Sessions runs `numbergate sessions list|lookup`. args start with the
 // subcommand. A request for help returns flag.ErrHelp.
 func (c *CLI) Sessions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	sub, args, err := subcommand(args, "sessions", sessionsUsage, stderr)
+	sub, args, err := subcommand(args, "sessions", sessionsUsage, stdout)
 	if err != nil {
 		return err
 	}
@@ -39,12 +39,11 @@ func (c *CLI) Sessions(ctx context.Context, args []string, stdout, stderr io.Wri
 	case "lookup":
 		return c.sessionsLookup(ctx, args, stdout, stderr)
 	}
-	fmt.Fprint(stderr, sessionsUsage)
-	return fmt.Errorf("sessions: unknown subcommand %q (use list or lookup)", sub)
+	return fmt.Errorf("sessions: unknown subcommand %q (use list or lookup; numbergate sessions -h)", sub)
 }
 
 func (c *CLI) sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sessions list", "--config FILE [--show-numbers]", stderr)
+	fs := newFlagSet("sessions list", "--config FILE [--show-numbers]", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	show := fs.Bool("show-numbers", false, "print numbers and IMSIs in full")
 	rest, err := parseFlags(fs, args)
@@ -86,7 +85,7 @@ func (c *CLI) sessionsList(ctx context.Context, args []string, stdout, stderr io
 }
 
 func (c *CLI) sessionsLookup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sessions lookup", "--config FILE [--show-numbers] [--at RFC3339] IP[:PORT]", stderr)
+	fs := newFlagSet("sessions lookup", "--config FILE [--show-numbers] [--at RFC3339] IP[:PORT]", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	show := fs.Bool("show-numbers", false, "print the number and IMSI in full")
 	atFlag := fs.String("at", "", "the `TIME` the connection was seen (RFC 3339, such as 2025-01-02T15:04:05Z); default now")
@@ -95,8 +94,7 @@ func (c *CLI) sessionsLookup(ctx context.Context, args []string, stdout, stderr 
 		return err
 	}
 	if len(rest) != 1 {
-		fs.Usage()
-		return errors.New("sessions lookup: give exactly one address, IP or IP:PORT ([IPv6]:PORT)")
+		return errors.New("sessions lookup: give exactly one address, IP or IP:PORT ([IPv6]:PORT) (numbergate sessions lookup -h)")
 	}
 	if *configPath == "" {
 		return errors.New("sessions lookup: --config is required")
