@@ -26,7 +26,7 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 	if rc := cfg.Network.RADIUS; rc != nil {
 		clients := make([]radius.Client, len(rc.Clients))
 		for i, c := range rc.Clients {
-			clients[i] = radius.Client{CIDR: c.CIDR, Secret: []byte(c.Secret)}
+			clients[i] = radius.Client{Name: c.Name, CIDR: c.CIDR, Secret: []byte(c.Secret), RequireMessageAuthenticator: c.RequireMessageAuthenticator}
 		}
 		srv, err := radius.New(radius.Config{Listen: rc.Listen, Clients: clients, IdleTimeout: rc.IdleTimeout}, st, radius.Options{
 			Logger: log.With("feed", "radius"),

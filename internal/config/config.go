@@ -103,8 +103,16 @@ type RADIUS struct {
 // RADIUSClient is a gateway (NAS) allowed to send accounting, by source
 // address.
 type RADIUSClient struct {
+	// Name identifies the client in the sessions it records: only packets
+	// authenticated against an entry of this name may update, stop or purge
+	// them (Accounting-On/Off). Default: the canonical CIDR. Entries that
+	// share a name are one client (a gateway's IPv4 and IPv6 addresses).
+	Name   string
 	CIDR   netip.Prefix
 	Secret Secret
+	// RequireMessageAuthenticator drops this client's packets without a
+	// valid Message-Authenticator (RFC 3579).
+	RequireMessageAuthenticator bool
 }
 
 // CGNAT configures the carrier-NAT port-block allocation feed.

@@ -37,7 +37,7 @@ func TestParseExample(t *testing.T) {
 			Static: []nv.StaticRoute{{Prefix: netip.MustParsePrefix("192.0.2.10/32"), MSISDN: "+34600000010"}},
 			RADIUS: &RADIUS{
 				Listen:      "0.0.0.0:1813",
-				Clients:     []RADIUSClient{{CIDR: netip.MustParsePrefix("10.20.0.0/16"), Secret: "change-me"}},
+				Clients:     []RADIUSClient{{Name: "pgw-1", CIDR: netip.MustParsePrefix("10.20.0.0/16"), Secret: "change-me", RequireMessageAuthenticator: true}},
 				IdleTimeout: 2 * time.Hour,
 			},
 			CGNAT: &CGNAT{SyslogListen: "0.0.0.0:5514", Files: []string{"/var/log/cgnat/alloc.log"}},
@@ -84,6 +84,9 @@ network:
 	if got := cfg.Network.Static[1].MSISDN; got != "+34600000012" {
 		t.Errorf("static[1] msisdn %q", got)
 	}
+	if got := cfg.Network.RADIUS.Clients[0]; got.Name != "10.20.0.1/32" || got.RequireMessageAuthenticator {
+		t.Errorf("radius client defaults: name %q, require_message_authenticator %v", got.Name, got.RequireMessageAuthenticator)
+	}
 	if cfg.Network.RADIUS.IdleTimeout != DefaultIdleTimeout {
 		t.Errorf("idle timeout %v", cfg.Network.RADIUS.IdleTimeout)
 	}
@@ -126,6 +129,11 @@ func TestParseProblems(t *testing.T) {
 			"line 9: network.radius.clients[0].secret: required",
 			"line 10: network.radius.clients[1].cidr: required",
 			`line 11: network.radius.idle_timeout: "2" is not a duration`}},
+		{"radius client names", minimal + "network:\n  radius:\n    listen: :1813\n    clients:\n      - {name: \"pgw 1\", cidr: 10.0.0.1, secret: x}\n      - {name: 10.0.0.1/32, cidr: 10.0.0.2, secret: x}\n      - {name: 10.0.0.3/32, cidr: 10.0.0.3, secret: x}\n", []string{
+			`network.radius.clients[0].name: "pgw 1": use printable ASCII without spaces`,
+			`network.radius.clients[1].name: "10.0.0.1/32" reads as a CIDR prefix other than the entry's own (10.0.0.2/32)`}},
+		{"radius require_message_authenticator", minimal + "network:\n  radius:\n    listen: :1813\n    clients: [{cidr: 10.0.0.1, secret: x, require_message_authenticator: sometimes}]\n", []string{
+			"line 8: network.radius.clients: expected bool, found the value sometimes"}},
 		{"radius no clients", minimal + "network:\n  radius:\n    listen: :1813\n", []string{"network.radius.clients: required"}},
 		{"negative idle", minimal + "network:\n  radius:\n    listen: :1813\n    clients: [{cidr: 10.0.0.1, secret: x}]\n    idle_timeout: -1h\n", []string{"idle_timeout: must be positive"}},
 		{"cgnat empty", minimal + "network:\n  cgnat: {}\n", []string{"network.cgnat: set syslog_listen, files or both"}},

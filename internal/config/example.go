@@ -45,8 +45,11 @@ network:
   radius:
     listen: 0.0.0.0:1813         # UDP
     clients:                     # the gateways allowed to send, by source address
-      - cidr: 10.20.0.0/16
+      - name: pgw-1              # names its sessions; only it may stop or purge
+                                 # them (default: the cidr)
+        cidr: 10.20.0.0/16
         secret: "change-me"      # the shared secret set on the gateway (required)
+        require_message_authenticator: true  # drop packets without one (RFC 3579)
     idle_timeout: 2h             # a session with no update for this long expires
 
   # Carrier NAT port-block allocations (public IP:port -> private IP).

@@ -49,8 +49,10 @@ type rawRADIUS struct {
 }
 
 type rawRADIUSClient struct {
-	CIDR   string `yaml:"cidr"`
-	Secret string `yaml:"secret"`
+	Name                        string `yaml:"name"`
+	CIDR                        string `yaml:"cidr"`
+	Secret                      string `yaml:"secret"`
+	RequireMessageAuthenticator bool   `yaml:"require_message_authenticator"`
 }
 
 type rawCGNAT struct {

@@ -155,6 +155,8 @@ func network(ps *problems, raw *rawNetwork) Network {
 				ps.add(path+".secret", "required: the shared secret configured on the gateway")
 			}
 			client.Secret = Secret(c.Secret)
+			client.Name = radiusClientName(ps, path+".name", c.Name, client.CIDR)
+			client.RequireMessageAuthenticator = c.RequireMessageAuthenticator
 			n.RADIUS.Clients = append(n.RADIUS.Clients, client)
 		}
 		n.RADIUS.IdleTimeout = duration(ps, "network.radius.idle_timeout", r.IdleTimeout, DefaultIdleTimeout, 0)
@@ -394,4 +396,30 @@ func maskedRaw(s string) string {
 		return s
 	}
 	return s[:4] + strings.Repeat("*", len(s)-6) + s[len(s)-2:]
+}
+
+// radiusClientName checks a RADIUS client's name; the default is its
+// canonical CIDR. A name that reads as a prefix must be the entry's own, so
+// that a named entry never merges with another entry's default name.
+func radiusClientName(ps *problems, path, name string, cidr netip.Prefix) string {
+	if name == "" {
+		if cidr.IsValid() {
+			return cidr.String()
+		}
+		return ""
+	}
+	if len(name) > 64 {
+		ps.add(path, "longer than 64 characters")
+		return name
+	}
+	for _, r := range name {
+		if r <= ' ' || r > '~' {
+			ps.add(path, "%q: use printable ASCII without spaces (such as pgw-madrid-1)", name)
+			return name
+		}
+	}
+	if p, err := netip.ParsePrefix(name); err == nil && p != cidr {
+		ps.add(path, "%q reads as a CIDR prefix other than the entry's own (%s): choose a plain name", name, cidr)
+	}
+	return name
 }
