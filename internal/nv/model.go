@@ -35,6 +35,8 @@ type Client struct {
 	Scopes      []string
 	Purposes    []string
 	RequirePKCE bool
+	// QuotaPerDay caps the client's API calls per UTC day (0: no quota).
+	QuotaPerDay int64
 	CreatedAt   time.Time
 }
 

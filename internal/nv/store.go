@@ -105,6 +105,23 @@ type StaticRouteStore interface {
 	StaticRoutes(ctx context.Context) ([]StaticRoute, error)
 }
 
+// UsageStore counts each client's API calls per UTC day, for the daily
+// quota of nv.Client.QuotaPerDay. The count lives in the store so that every
+// node sharing it, and a restart, see the same count.
+type UsageStore interface {
+	// TakeDailyQuota counts one API call of clientID on day (its UTC date;
+	// the time of day is ignored) if fewer than limit (>= 1) were counted
+	// for that client and date, and reports whether it counted it; false
+	// means the quota is spent and nothing changed. Atomic: concurrent
+	// callers, on any node, never count more than limit. Collect deletes
+	// the counts of dates before the day before now. (PostgreSQL: one
+	// statement, INSERT INTO api_usage_daily (client_id, day, calls)
+	// VALUES ($1, $2, 1) ON CONFLICT (client_id, day) DO UPDATE SET calls =
+	// api_usage_daily.calls + 1 WHERE api_usage_daily.calls < $3, counted
+	// when it affected a row.)
+	TakeDailyQuota(ctx context.Context, clientID string, day time.Time, limit int64) (bool, error)
+}
+
 // Store is everything a backend provides. Collect removes expired rows.
 type Store interface {
 	ClientStore
@@ -114,6 +131,7 @@ type Store interface {
 	TokenStore
 	StaticRouteStore
 	NetworkSessionStore
+	UsageStore
 	// Collect deletes rows whose lifetime ended before now and returns how
 	// many it removed.
 	Collect(ctx context.Context, now time.Time) (int, error)

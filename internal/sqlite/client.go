@@ -13,21 +13,22 @@ import (
 // PutClient creates or replaces a client.
 func (s *Store) PutClient(ctx context.Context, c nv.Client) error {
 	_, err := s.exec(ctx, `
-INSERT INTO clients (id, redirect_uris, jwks, scopes, purposes, require_pkce, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO clients (id, redirect_uris, jwks, scopes, purposes, require_pkce, created_at, quota_per_day)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
 	redirect_uris = excluded.redirect_uris, jwks = excluded.jwks,
 	scopes = excluded.scopes, purposes = excluded.purposes,
-	require_pkce = excluded.require_pkce, created_at = excluded.created_at`,
+	require_pkce = excluded.require_pkce, created_at = excluded.created_at,
+	quota_per_day = excluded.quota_per_day`,
 		c.ID, jsonList(c.RedirectURIs), c.JWKS, jsonList(c.Scopes), jsonList(c.Purposes),
-		c.RequirePKCE, unixNano(c.CreatedAt))
+		c.RequirePKCE, unixNano(c.CreatedAt), c.QuotaPerDay)
 	if err != nil {
 		return fmt.Errorf("sqlite: put client: %w", err)
 	}
 	return nil
 }
 
-const clientColumns = "id, redirect_uris, jwks, scopes, purposes, require_pkce, created_at"
+const clientColumns = "id, redirect_uris, jwks, scopes, purposes, require_pkce, created_at, quota_per_day"
 
 func scanClient(row interface{ Scan(...any) error }) (nv.Client, error) {
 	var (
@@ -35,7 +36,7 @@ func scanClient(row interface{ Scan(...any) error }) (nv.Client, error) {
 		uris, scopes, purposes string
 		createdAt              int64
 	)
-	if err := row.Scan(&c.ID, &uris, &c.JWKS, &scopes, &purposes, &c.RequirePKCE, &createdAt); err != nil {
+	if err := row.Scan(&c.ID, &uris, &c.JWKS, &scopes, &purposes, &c.RequirePKCE, &createdAt, &c.QuotaPerDay); err != nil {
 		return nv.Client{}, err
 	}
 	c.CreatedAt = fromUnixNano(createdAt)

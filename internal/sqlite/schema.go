@@ -119,6 +119,16 @@ ALTER TABLE network_sessions ADD COLUMN client TEXT NOT NULL DEFAULT '';
 DROP INDEX network_sessions_nas;
 CREATE INDEX network_sessions_client ON network_sessions (client, updated_at);
 `,
+	// 4: daily API quotas: a client's quota and its count per UTC date.
+	`
+ALTER TABLE clients ADD COLUMN quota_per_day INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE api_usage_daily (
+	client_id TEXT NOT NULL,
+	day       TEXT NOT NULL,        -- UTC date, YYYY-MM-DD
+	calls     INTEGER NOT NULL,
+	PRIMARY KEY (client_id, day)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one

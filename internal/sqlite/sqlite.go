@@ -179,13 +179,14 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []struct {
 			stmt string
-			arg  int64
+			arg  any
 		}{
 			{"DELETE FROM jtis WHERE expires_at <> 0 AND expires_at <= ?", n},
 			{"DELETE FROM auth_sessions WHERE expires_at <> 0 AND expires_at <= ?", n},
 			{"DELETE FROM grants WHERE expires_at <> 0 AND expires_at <= ?", n},
 			{"DELETE FROM tokens WHERE expires_at <= ?", n},
 			{"DELETE FROM port_blocks WHERE end_at <> 0 AND end_at < ?", released},
+			{"DELETE FROM api_usage_daily WHERE day < ?", usageDay(now.AddDate(0, 0, -1))},
 		} {
 			res, err := tx.ExecContext(ctx, q.stmt, q.arg)
 			if err != nil {

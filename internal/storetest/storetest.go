@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"NetworkSessionNotBefore", testSessionNotBefore},
 		{"NetworkSessionExpire", testSessionExpire},
 		{"PortBlocks", testPortBlocks},
+		{"DailyQuota", testDailyQuota},
+		{"DailyQuotaConcurrent", testDailyQuotaConcurrent},
+		{"DailyQuotaCollect", testDailyQuotaCollect},
 		{"Collect", testCollect},
 		{"Ping", testPing},
 	}
@@ -203,6 +206,7 @@ func testClients(t *testing.T, s nv.Store) {
 		Scopes:       []string{nv.ScopeOpenID, nv.ScopeVerify},
 		Purposes:     []string{"dpv:FraudPreventionAndDetection"},
 		RequirePKCE:  true,
+		QuotaPerDay:  1_000_000,
 		CreatedAt:    at(0),
 	}
 	a := nv.Client{ID: "app-a", RedirectURIs: []string{"https://a.example/cb"}, Scopes: []string{nv.ScopeOpenID}, CreatedAt: at(1)}
@@ -216,6 +220,7 @@ func testClients(t *testing.T, s nv.Store) {
 	b.Scopes = append(b.Scopes, nv.ScopeDevicePhoneNumber)
 	b.RedirectURIs = b.RedirectURIs[:1]
 	b.RequirePKCE = false
+	b.QuotaPerDay = 0
 	must(t, s.PutClient(ctx, b), "PutClient(b again)")
 	got, err = s.Client(ctx, b.ID)
 	must(t, err, "Client(b) after replace")
@@ -1164,4 +1169,95 @@ func testCollect(t *testing.T, s nv.Store) {
 
 func testPing(t *testing.T, s nv.Store) {
 	must(t, s.Ping(t.Context()), "Ping")
+}
+
+func testDailyQuota(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	day := at(0)
+	for i := range 3 {
+		ok, err := s.TakeDailyQuota(ctx, "app-a", day.Add(time.Duration(i)*time.Hour), 3)
+		must(t, err, "TakeDailyQuota")
+		if !ok {
+			t.Fatalf("call %d of 3 refused", i+1)
+		}
+	}
+	ok, err := s.TakeDailyQuota(ctx, "app-a", day, 3)
+	must(t, err, "TakeDailyQuota")
+	if ok {
+		t.Error("4th call of a quota of 3 counted")
+	}
+	// A higher limit (the quota raised) lets calls through again.
+	ok, err = s.TakeDailyQuota(ctx, "app-a", day, 4)
+	must(t, err, "TakeDailyQuota(raised)")
+	if !ok {
+		t.Error("call under a raised quota refused")
+	}
+	// Other clients and other UTC dates count separately; a time of day in
+	// another zone counts on its UTC date.
+	for _, c := range []struct {
+		client string
+		day    time.Time
+	}{
+		{"app-b", day},
+		{"app-a", day.AddDate(0, 0, 1)},
+		{"app-a", time.Date(2026, 3, 2, 1, 0, 0, 0, time.FixedZone("CET", 3600))}, // 00:00 UTC on 3/2
+	} {
+		ok, err := s.TakeDailyQuota(ctx, c.client, c.day, 2)
+		must(t, err, "TakeDailyQuota")
+		if !ok {
+			t.Errorf("%s on %s refused: it counts apart", c.client, c.day)
+		}
+	}
+	ok, err = s.TakeDailyQuota(ctx, "app-a", time.Date(2026, 3, 1, 23, 30, 0, 0, time.FixedZone("X", -3600)), 2) // 3/2 00:30 UTC: 3rd call
+	must(t, err, "TakeDailyQuota")
+	if ok {
+		t.Error("3rd call on 3/2 UTC (given in another zone) counted against a quota of 2")
+	}
+}
+
+func testDailyQuotaConcurrent(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	var mu sync.Mutex
+	counted := 0
+	errs := race(20, func() error {
+		ok, err := s.TakeDailyQuota(ctx, "app-a", at(0), 7)
+		if ok {
+			mu.Lock()
+			counted++
+			mu.Unlock()
+		}
+		return err
+	})
+	for _, err := range errs {
+		must(t, err, "TakeDailyQuota")
+	}
+	if counted != 7 {
+		t.Errorf("20 concurrent calls against a quota of 7: %d counted", counted)
+	}
+}
+
+// testDailyQuotaCollect: Collect drops the counts of dates before
+// yesterday (UTC) and keeps yesterday's and today's.
+func testDailyQuotaCollect(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	now := time.Date(2026, 3, 10, 0, 30, 0, 0, time.UTC)
+	for _, d := range []time.Time{now.AddDate(0, 0, -2), now.AddDate(0, 0, -1), now} {
+		ok, err := s.TakeDailyQuota(ctx, "app-a", d, 1)
+		must(t, err, "TakeDailyQuota")
+		if !ok {
+			t.Fatalf("first call on %s refused", d)
+		}
+	}
+	n, err := s.Collect(ctx, now)
+	must(t, err, "Collect")
+	if n != 1 {
+		t.Errorf("Collect removed %d rows, want 1 (the count of two days ago)", n)
+	}
+	for i, d := range []time.Time{now.AddDate(0, 0, -2), now.AddDate(0, 0, -1), now} {
+		ok, err := s.TakeDailyQuota(ctx, "app-a", d, 1)
+		must(t, err, "TakeDailyQuota")
+		if ok != (i == 0) {
+			t.Errorf("day %s after Collect: counted %v (only the collected day starts again)", d.Format(time.DateOnly), ok)
+		}
+	}
 }
