@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -366,22 +368,28 @@ type Accounting struct {
 	// its status, round-trip time and whether it was acknowledged.
 	Observe func(s Status, rtt time.Duration, acked bool)
 
-	mu    sync.Mutex
-	sent  int
-	state []SubscriberState
+	mu              sync.Mutex
+	sent            int
+	acked, noAnswer atomic.Int64
+	state           []SubscriberState
 }
 
 // AccountingReport is what an Accounting run sent and what was
 // acknowledged.
 type AccountingReport struct {
+	// Sent, Acked and NoAnswer count this run's requests.
 	Sent, Acked, NoAnswer int
 	Elapsed               time.Duration
 	// Subscribers holds, per subscriber (same order as Accounting.Subscribers),
-	// the last acknowledged and the pending request.
+	// the last acknowledged and the pending request, and its counts over
+	// every run.
 	Subscribers []SubscriberState
 }
 
-// Run drives the load until ctx is done or Requests were sent. It returns
+// Run drives the load until ctx is done or Requests were sent (in this
+// run). A later Run on the same Accounting continues every subscriber
+// where the last one left it, a pending request first, as gateways keep
+// retrying through a server restart. Run returns
 // an error only for a broken setup (socket, encoding); unanswered requests
 // are counted, not errors.
 func (a *Accounting) Run(ctx context.Context) (AccountingReport, error) {
@@ -392,10 +400,15 @@ func (a *Accounting) Run(ctx context.Context) (AccountingReport, error) {
 	if prefix == "" {
 		prefix = "s"
 	}
-	a.state = make([]SubscriberState, len(a.Subscribers))
-	for i, s := range a.Subscribers {
-		a.state[i] = SubscriberState{Subscriber: s, Gateway: i % len(a.Gateways)}
+	if len(a.state) != len(a.Subscribers) {
+		a.state = make([]SubscriberState, len(a.Subscribers))
+		for i, s := range a.Subscribers {
+			a.state[i] = SubscriberState{Subscriber: s, Gateway: i % len(a.Gateways)}
+		}
 	}
+	a.sent = 0
+	a.acked.Store(0)
+	a.noAnswer.Store(0)
 	var lim *rate.Limiter
 	if a.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(a.Rate), max(1, int(a.Rate/100)))
@@ -423,12 +436,10 @@ func (a *Accounting) Run(ctx context.Context) (AccountingReport, error) {
 	}
 	wg.Wait()
 	close(errc)
-	rep := AccountingReport{Elapsed: time.Since(t0), Subscribers: a.state}
-	for _, s := range a.state {
-		rep.Acked += s.Acked
-		rep.NoAnswer += s.NoAnswer
+	rep := AccountingReport{
+		Sent: a.sent, Acked: int(a.acked.Load()), NoAnswer: int(a.noAnswer.Load()),
+		Elapsed: time.Since(t0), Subscribers: slices.Clone(a.state),
 	}
-	rep.Sent = a.sent
 	return rep, <-errc
 }
 
@@ -468,9 +479,11 @@ func (a *Accounting) drive(ctx context.Context, g *Gateway, mine []int, prefix s
 		rtt := time.Since(t0)
 		switch {
 		case err == nil:
+			a.acked.Add(1)
 			s.Acked++
 			s.LastAcked, s.Pending, s.pendingPk = s.Pending, nil, nil
 		case errors.Is(err, ErrNoAnswer):
+			a.noAnswer.Add(1)
 			s.NoAnswer++
 		case ctx.Err() != nil:
 			// Cut short by the end of the run: still pending.
