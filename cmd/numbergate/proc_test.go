@@ -252,25 +252,6 @@ func (n *procNode) kill() {
 	n.cmd = nil
 }
 
-// signal sends sig and waits for the exit, up to limit; it returns the
-// exit error and how long the exit took.
-func (n *procNode) stop(sig os.Signal, limit time.Duration) (error, time.Duration) {
-	n.t.Helper()
-	t0 := time.Now()
-	if err := n.cmd.Process.Signal(sig); err != nil {
-		n.t.Fatal(err)
-	}
-	select {
-	case err := <-n.done:
-		n.cmd = nil
-		return err, time.Since(t0)
-	case <-time.After(limit):
-		n.kill()
-		n.t.Fatalf("serve did not exit within %s of %v\n%s", limit, sig, n.logs.String())
-		return nil, 0
-	}
-}
-
 // checkLogs fails on a panic or a data race in the server's output.
 func (n *procNode) checkLogs() {
 	n.t.Helper()
