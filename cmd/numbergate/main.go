@@ -36,6 +36,7 @@ const usage = `usage: numbergate <command> [flags]
 commands:
   serve   --config FILE                 run the server (authorization server, API, network feeds)
   sandbox [--addr ADDR] [--data DIR]    run the offline sandbox for app developers
+  try [--client FILE] [--phone +E164]   run the whole flow against a running sandbox, step by step
   clients add|list|remove --config FILE onboard and manage API clients
   sessions list|lookup --config FILE    inspect network sessions (numbers masked unless asked)
   version                               print the version and VCS revision
@@ -55,6 +56,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
+	case "try":
+		return runTry(ctx, args[1:], stdout, stderr)
 	case "clients":
 		return newCLI().Clients(ctx, args[1:], stdout, stderr)
 	case "sessions":
