@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "sandbox":
 		return runSandbox(ctx, args[1:], stdout, stderr)
 	case "try":
-		return runTry(ctx, args[1:], stdout, stderr)
+		return runTry(ctx, args[1:], stdout)
 	case "clients":
 		return newCLI().Clients(ctx, args[1:], stdout, stderr)
 	case "sessions":

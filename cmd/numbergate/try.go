@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/cmdline"
 	"github.com/numbergate/numbergate/internal/sandbox"
 	"github.com/numbergate/numbergate/pkg/nvclient"
 )
@@ -25,25 +25,16 @@ var errNotVerified = errors.New("not verified")
 // runTry plays the app and the device against a running sandbox, printing
 // each protocol step: discovery, /authorize and its redirect, /token, the
 // ID token's claims, /verify and its answer.
-func runTry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("try", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func runTry(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := cmdline.New("try", "[--client DIR/sandbox-client.json] [--phone +E164] [--device +E164] [--hashed] [--signed]", stdout)
+	fs.Description = "Runs the whole Number Verification flow against a running sandbox, as an app\nand a device would, and prints each step. Exit status 0 only when the number\nis verified."
 	client := fs.String("client", filepath.Join(defaultSandboxData, sandbox.CredentialsFile), "the sandbox's client credentials")
 	phone := fs.String("phone", "+34600000001", "the number to verify (E.164)")
 	device := fs.String("device", "", "the simulated device's number, sent as login_hint=tel:... (default: --phone; +999... simulates a device the network does not recognise)")
 	hashed := fs.Bool("hashed", false, "send only the SHA-256 of the number (hashedPhoneNumber)")
 	signed := fs.Bool("signed", false, "send the authorization request as a signed request object")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: numbergate try [--client DIR/sandbox-client.json] [--phone +E164] [--device +E164] [--hashed] [--signed]")
-		fmt.Fprintln(stderr, "Runs the whole Number Verification flow against a running sandbox and prints each step; exit status 0 only when the number is verified.")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := fs.Parse(args, 0); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("try: unexpected argument %q", fs.Arg(0))
 	}
 	if *device == "" {
 		*device = *phone
