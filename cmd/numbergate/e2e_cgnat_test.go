@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,65 @@ func TestServeCGNAT(t *testing.T) {
 			t.Fatalf("after RELEASE the port still maps: code=%q err=%q\n%s", a.code, a.err, getBody(t, n.admin+"/metrics"))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestServeCGNATDropsOtherSenders (issue 6 item 4): a syslog datagram from
+// outside network.cgnat.senders forges nothing and is counted in /metrics.
+func TestServeCGNATDropsOtherSenders(t *testing.T) {
+	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startServeWith(t, t.TempDir(), `network:
+  radius:
+    listen: 127.0.0.1:0
+    clients:
+      - cidr: 127.0.0.1/32
+        secret: "gw"
+  cgnat:
+    syslog_listen: 127.0.0.1:0
+    senders: [127.0.0.1/32]
+`, serveListeners{radius: rpc, cgnat: spc})
+	p := onboard(t, n, "app-cs", "")
+
+	pkt := radius.New(radius.CodeAccountingRequest, []byte("gw"))
+	_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
+	_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.61"))
+	_ = rfc2865.CallingStationID_SetString(pkt, "34600000061")
+	_ = rfc2866.AcctSessionID_SetString(pkt, "C61")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := radius.Exchange(ctx, pkt, rpc.LocalAddr().String()); err != nil {
+		t.Fatalf("RADIUS Start: %v", err)
+	}
+
+	// The attacker maps its own public address and port to the victim's
+	// private address.
+	base := 20000 + rand.IntN(20000)/100*100
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.62")}, spc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "%s ALLOC private=127.0.0.61 public=127.0.0.62 ports=%d-%d\n",
+		time.Now().UTC().Add(-time.Minute).Format(time.RFC3339), base, base+49)
+	conn.Close()
+	const want = `numbergate_cgnat_datagrams_dropped_total{reason="unknown_sender"} 1`
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(getBody(t, n.admin+"/metrics"), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics lacks %s:\n%s", want, getBody(t, n.admin+"/metrics"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, c := pkce()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.62"), Port: base + 7}}
+	q := *p
+	q.device = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, CheckRedirect: noRedirect}
+	if a := q.authorize(url.Values{"code_challenge": {c}, "code_challenge_method": {"S256"}}); a.err != "access_denied" {
+		t.Fatalf("a forged allocation identified the attacker as the victim: code=%q err=%q", a.code, a.err)
 	}
 }

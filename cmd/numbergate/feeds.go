@@ -62,6 +62,7 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 				Applied:   func(op string) { a.metrics.CGNATRecords.WithLabelValues(op).Inc() },
 				Malformed: func() { a.metrics.CGNATRecords.WithLabelValues("malformed").Inc() },
 				Unmatched: func() { a.metrics.CGNATRecords.WithLabelValues("unmatched").Inc() },
+				Dropped:   func(reason string) { a.metrics.CGNATDropped.WithLabelValues(reason).Inc() },
 			},
 		})
 		if err != nil {

@@ -42,6 +42,9 @@ type Metrics struct {
 	// allocated, released, malformed, error
 	// (numbergate_cgnat_records_total{result}).
 	CGNATRecords *prometheus.CounterVec
+	// CGNATDropped counts syslog datagrams dropped unread, by reason
+	// (unknown_sender) (numbergate_cgnat_datagrams_dropped_total{reason}).
+	CGNATDropped *prometheus.CounterVec
 	// NetworkSessionsExpired counts sessions removed for idleness
 	// (numbergate_network_sessions_expired_total).
 	NetworkSessionsExpired prometheus.Counter
@@ -81,6 +84,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "numbergate_cgnat_records_total",
 			Help: "CGNAT port-block records by result.",
 		}, []string{"result"}),
+		CGNATDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_cgnat_datagrams_dropped_total",
+			Help: "CGNAT syslog datagrams dropped unread, by reason (unknown_sender: not from a configured sender).",
+		}, []string{"reason"}),
 		NetworkSessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "numbergate_network_sessions_expired_total",
 			Help: "Network sessions removed after their idle timeout.",
@@ -88,7 +95,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Authorizations, m.TokensIssued,
-			m.APICalls, m.RADIUSPackets, m.CGNATRecords, m.NetworkSessionsExpired)
+			m.APICalls, m.RADIUSPackets, m.CGNATRecords, m.CGNATDropped, m.NetworkSessionsExpired)
 	}
 	return m
 }

@@ -26,10 +26,9 @@ type Config struct {
 	SyslogListen string
 	// Files are allocation logs ingested by IngestFiles.
 	Files []string
-	// Senders, when not empty, are the only source addresses whose syslog
-	// datagrams are accepted (the NATs). Syslog over UDP has no
-	// authentication: with Senders empty, bind SyslogListen to a management
-	// network only.
+	// Senders are the only source addresses whose syslog datagrams are
+	// accepted (the NATs); required to serve syslog, since syslog over UDP
+	// has no authentication.
 	Senders []netip.Prefix
 }
 
@@ -41,7 +40,19 @@ type Metrics struct {
 	Malformed func()
 	// Unmatched is called for each RELEASE with no open allocation.
 	Unmatched func()
+	// Dropped is called for each syslog datagram dropped unread; reason is
+	// DropUnknownSender.
+	Dropped func(reason string)
 }
+
+// DropUnknownSender is the reason a datagram from outside Senders is
+// dropped.
+const DropUnknownSender = "unknown_sender"
+
+// DefaultLogEvery is how often malformed records are logged per sender (a
+// file, or a syslog source address): the first at once, then one line with
+// the count per interval.
+const DefaultLogEvery = 10 * time.Second
 
 // Options are the ingester's injected dependencies.
 type Options struct {
@@ -49,6 +60,11 @@ type Options struct {
 	Metrics Metrics
 	// StoreTimeout bounds each store call (5 s when zero).
 	StoreTimeout time.Duration
+	// LogEvery is the malformed-record log interval per sender
+	// (DefaultLogEvery when zero).
+	LogEvery time.Duration
+	// Now is the clock of the log limiter (time.Now when nil).
+	Now func() time.Time
 }
 
 // Counts summarises an ingestion.
@@ -68,7 +84,21 @@ type Ingester struct {
 
 	mu    sync.Mutex
 	stats map[string]uint64
+
+	logMu     sync.Mutex
+	malformed map[string]*malformedLog // by sender
 }
+
+// malformedLog is the log limiter's state for one sender.
+type malformedLog struct {
+	last       time.Time // of the last log line
+	suppressed int       // malformed records since, not logged
+	lastErr    string
+}
+
+// maxLogSenders bounds the limiter's memory; past it, the oldest state is
+// forgotten (Senders keeps the syslog ones few).
+const maxLogSenders = 1024
 
 // New returns an ingester for cfg.
 func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, error) {
@@ -83,10 +113,20 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, err
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.SyslogListen != "" && len(cfg.Senders) == 0 {
+		return nil, errors.New("cgnat: syslog_listen needs senders (the NATs' addresses): syslog over UDP has no authentication")
+	}
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = 5 * time.Second
 	}
-	return &Ingester{cfg: cfg, store: store, log: opts.Logger.With("component", "cgnat"), opts: opts, stats: map[string]uint64{}}, nil
+	if opts.LogEvery <= 0 {
+		opts.LogEvery = DefaultLogEvery
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Ingester{cfg: cfg, store: store, log: opts.Logger.With("component", "cgnat"), opts: opts,
+		stats: map[string]uint64{}, malformed: map[string]*malformedLog{}}, nil
 }
 
 // Stats returns a snapshot of the counters: "applied.alloc",
@@ -148,8 +188,53 @@ func (g *Ingester) Apply(ctx context.Context, r Record) (unmatched bool, err err
 	return false, nil
 }
 
+// logMalformed logs a malformed record from sender: the first at once, then
+// at most one line per LogEvery with the number skipped since.
+func (g *Ingester) logMalformed(sender, where string, err error) {
+	now := g.opts.Now()
+	g.logMu.Lock()
+	st := g.malformed[sender]
+	if st == nil {
+		if len(g.malformed) >= maxLogSenders {
+			clear(g.malformed)
+		}
+		st = &malformedLog{}
+		g.malformed[sender] = st
+	}
+	st.suppressed++
+	st.lastErr = err.Error()
+	var n int
+	if st.last.IsZero() || now.Sub(st.last) >= g.opts.LogEvery {
+		n, st.suppressed, st.last = st.suppressed, 0, now
+	}
+	g.logMu.Unlock()
+	if n > 0 {
+		g.log.Warn("malformed cgnat records skipped", "sender", sender, "where", where, "count", n, "err", err)
+	}
+}
+
+// flushMalformed logs the malformed records not yet logged, per sender.
+func (g *Ingester) flushMalformed() {
+	g.logMu.Lock()
+	type pending struct {
+		sender, err string
+		n           int
+	}
+	var ps []pending
+	for s, st := range g.malformed {
+		if st.suppressed > 0 {
+			ps = append(ps, pending{s, st.lastErr, st.suppressed})
+			st.suppressed = 0
+		}
+	}
+	g.logMu.Unlock()
+	for _, p := range ps {
+		g.log.Warn("malformed cgnat records skipped", "sender", p.sender, "count", p.n, "err", p.err)
+	}
+}
+
 // line parses and applies one line, counting it in c.
-func (g *Ingester) line(ctx context.Context, b []byte, where string, c *Counts) error {
+func (g *Ingester) line(ctx context.Context, b []byte, sender, where string, c *Counts) error {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
 	}
@@ -160,7 +245,7 @@ func (g *Ingester) line(ctx context.Context, b []byte, where string, c *Counts) 
 		if g.opts.Metrics.Malformed != nil {
 			g.opts.Metrics.Malformed()
 		}
-		g.log.Warn("malformed cgnat record skipped", "where", where, "err", err)
+		g.logMalformed(sender, where, err)
 		return nil
 	}
 	unmatched, err := g.Apply(ctx, r)
@@ -185,7 +270,7 @@ func (g *Ingester) IngestReader(ctx context.Context, rd io.Reader, name string) 
 		}
 		b, err := readLine(br)
 		if len(b) > 0 {
-			if lerr := g.line(ctx, b, fmt.Sprintf("%s:%d", name, n), &c); lerr != nil {
+			if lerr := g.line(ctx, b, name, fmt.Sprintf("%s:%d", name, n), &c); lerr != nil {
 				return c, lerr
 			}
 		}
@@ -222,6 +307,7 @@ func (g *Ingester) IngestFile(ctx context.Context, path string) (Counts, error) 
 	}
 	defer f.Close()
 	c, err := g.IngestReader(ctx, f, path)
+	g.flushMalformed()
 	g.log.Info("cgnat log ingested", "file", path, "applied", c.Applied, "malformed", c.Malformed, "unmatched", c.Unmatched)
 	return c, err
 }
@@ -268,11 +354,12 @@ func (g *Ingester) ListenAndServe(ctx context.Context) error {
 // an ALLOC is stored before the RELEASE that follows it. It does not close
 // pc.
 func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
+	if len(g.cfg.Senders) == 0 {
+		return errors.New("cgnat: syslog needs senders (the NATs' addresses): syslog over UDP has no authentication")
+	}
 	la := pc.LocalAddr()
 	g.addr.Store(&la)
-	if len(g.cfg.Senders) == 0 {
-		g.log.Warn("cgnat syslog accepts datagrams from any sender; set senders or bind to a management network", "listen", la.String())
-	}
+	defer g.flushMalformed()
 	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
 	defer stop()
 	buf := make([]byte, 64*1024)
@@ -303,28 +390,29 @@ func (g *Ingester) datagram(ctx context.Context, b []byte, from net.Addr) {
 			g.log.Error("panic handling cgnat datagram", "panic", fmt.Sprint(r))
 		}
 	}()
-	if len(g.cfg.Senders) > 0 {
-		ap, _ := netip.ParseAddrPort(from.String())
-		if u, ok := from.(*net.UDPAddr); ok {
-			ap = u.AddrPort()
+	ap, _ := netip.ParseAddrPort(from.String())
+	if u, ok := from.(*net.UDPAddr); ok {
+		ap = u.AddrPort()
+	}
+	a := ap.Addr().Unmap().WithZone("")
+	allowed := false
+	for _, p := range g.cfg.Senders {
+		if p.Contains(a) {
+			allowed = true
+			break
 		}
-		a := ap.Addr().Unmap()
-		allowed := false
-		for _, p := range g.cfg.Senders {
-			if p.Contains(a) {
-				allowed = true
-				break
-			}
+	}
+	if !allowed {
+		g.count(DropUnknownSender)
+		if g.opts.Metrics.Dropped != nil {
+			g.opts.Metrics.Dropped(DropUnknownSender)
 		}
-		if !allowed {
-			g.count("unknown_sender")
-			g.log.Debug("cgnat syslog from unknown sender dropped", "from", from.String())
-			return
-		}
+		g.log.Debug("cgnat syslog from unknown sender dropped", "from", from.String())
+		return
 	}
 	var c Counts
 	for _, l := range bytes.Split(b, []byte("\n")) {
-		if err := g.line(ctx, l, "syslog "+from.String(), &c); err != nil {
+		if err := g.line(ctx, l, "syslog "+a.String(), "syslog "+from.String(), &c); err != nil {
 			g.log.Warn("cgnat record not stored", "err", err)
 		}
 	}

@@ -1,13 +1,18 @@
 package cgnat_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -168,5 +173,124 @@ func TestIngestFileMissing(t *testing.T) {
 	g, _ := cgnat.New(cgnat.Config{}, openStore(t), cgnat.Options{})
 	if _, err := g.IngestFile(context.Background(), filepath.Join(t.TempDir(), "none.log")); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// Issue 6 item 4: without senders anyone who reaches the syslog port could
+// forge an allocation, so syslog is refused without them.
+func TestSyslogRequiresSenders(t *testing.T) {
+	st := openStore(t)
+	if _, err := cgnat.New(cgnat.Config{SyslogListen: "127.0.0.1:0"}, st, cgnat.Options{}); err == nil {
+		t.Error("New accepted syslog_listen without senders")
+	}
+	g, err := cgnat.New(cgnat.Config{}, st, cgnat.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if err := g.Serve(t.Context(), pc); err == nil {
+		t.Error("Serve accepted syslog without senders")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test together.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// Issue 6 item 4: a flood of malformed lines is logged at most once per
+// sender per interval, with the count (one flood produced 96,000 log lines
+// in 3 s), and datagrams from outside senders are dropped and counted.
+func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	var dropped atomic.Int64
+	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("127.0.0.3/32")}},
+		openStore(t), cgnat.Options{
+			Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
+			Metrics: cgnat.Metrics{Dropped: func(reason string) { dropped.Add(1) }},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, pc) }()
+
+	sent := map[string]int{}
+	send := func(local string, datagrams, lines int) {
+		t.Helper()
+		conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(local)}, pc.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		d := strings.TrimSuffix(strings.Repeat("not a record\n", lines), "\n")
+		for range datagrams {
+			if _, err := conn.Write([]byte(d)); err != nil {
+				t.Fatal(err)
+			}
+			sent[local] += lines
+			time.Sleep(100 * time.Microsecond) // stay under the socket buffer
+		}
+	}
+	send("127.0.0.1", 200, 20)
+	send("127.0.0.3", 3, 2)
+	send("127.0.0.2", 50, 20) // not a sender: dropped unread
+	want := uint64(sent["127.0.0.1"] + sent["127.0.0.3"])
+	deadline := time.Now().Add(10 * time.Second)
+	for g.Stats()["malformed"] < want || g.Stats()[cgnat.DropUnknownSender] < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %v, want %d malformed and 50 dropped (UDP loss on loopback?)", g.Stats(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if n := dropped.Load(); n != 50 {
+		t.Errorf("Metrics.Dropped called %d times, want 50", n)
+	}
+
+	lines, counts := map[string]int{}, map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Msg    string `json:"msg"`
+			Sender string `json:"sender"`
+			Count  int    `json:"count"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if rec.Msg == "malformed cgnat records skipped" {
+			lines[rec.Sender]++
+			counts[rec.Sender] += rec.Count
+		}
+	}
+	for _, src := range []string{"127.0.0.1", "127.0.0.3"} {
+		sender := "syslog " + src
+		if lines[sender] < 1 || lines[sender] > 2 {
+			t.Errorf("%s: %d log lines for %d malformed records, want 1 or 2 (the first, then the count at stop)", src, lines[sender], sent[src])
+		}
+		if counts[sender] != sent[src] {
+			t.Errorf("%s: log lines count %d malformed records, sent %d", src, counts[sender], sent[src])
+		}
+	}
+	if lines["syslog 127.0.0.2"] != 0 {
+		t.Error("a datagram from outside senders was parsed")
 	}
 }

@@ -40,7 +40,7 @@ func TestParseExample(t *testing.T) {
 				Clients:     []RADIUSClient{{Name: "pgw-1", CIDR: netip.MustParsePrefix("10.20.0.0/16"), Secret: "change-me", RequireMessageAuthenticator: true}},
 				IdleTimeout: 2 * time.Hour,
 			},
-			CGNAT: &CGNAT{SyslogListen: "0.0.0.0:5514", Files: []string{"/var/log/cgnat/alloc.log"}},
+			CGNAT: &CGNAT{SyslogListen: "0.0.0.0:5514", Files: []string{"/var/log/cgnat/alloc.log"}, Senders: []netip.Prefix{netip.MustParsePrefix("10.50.1.0/24")}},
 			HeaderEnrichment: &HeaderEnrichment{
 				Proxies: []netip.Prefix{netip.MustParsePrefix("10.30.0.0/16")},
 				Headers: []string{"X-Msisdn"},
@@ -136,6 +136,8 @@ func TestParseProblems(t *testing.T) {
 			"line 8: network.radius.clients: expected bool, found the value sometimes"}},
 		{"radius no clients", minimal + "network:\n  radius:\n    listen: :1813\n", []string{"network.radius.clients: required"}},
 		{"negative idle", minimal + "network:\n  radius:\n    listen: :1813\n    clients: [{cidr: 10.0.0.1, secret: x}]\n    idle_timeout: -1h\n", []string{"idle_timeout: must be positive"}},
+		{"cgnat syslog without senders", minimal + "network:\n  cgnat:\n    syslog_listen: 127.0.0.1:5514\n", []string{
+			"network.cgnat.senders: required with syslog_listen"}},
 		{"cgnat empty", minimal + "network:\n  cgnat: {}\n", []string{"network.cgnat: set syslog_listen, files or both"}},
 		{"enrichment", minimal + "network:\n  header_enrichment:\n    headers: [\"X MSISDN\", X-MSISDN, x-msisdn]\n", []string{
 			"line 6: network.header_enrichment.proxies: required",

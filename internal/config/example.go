@@ -55,6 +55,7 @@ network:
   # Carrier NAT port-block allocations (public IP:port -> private IP).
   cgnat:
     syslog_listen: 0.0.0.0:5514  # UDP syslog (optional)
+    senders: [10.50.1.0/24]      # the NATs (required with syslog_listen)
     files: [/var/log/cgnat/alloc.log]
 
   # Header enrichment by the operator's HTTP proxies.

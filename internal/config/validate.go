@@ -168,6 +168,9 @@ func network(ps *problems, raw *rawNetwork) Network {
 			if err := checkHostPort(c.SyslogListen); err != nil {
 				ps.add("network.cgnat.syslog_listen", "%v", err)
 			}
+			if len(c.Senders) == 0 {
+				ps.add("network.cgnat.senders", "required with syslog_listen: the NATs' addresses or CIDR prefixes (syslog over UDP has no authentication; datagrams from anyone else are dropped)")
+			}
 		}
 		for i, f := range c.Files {
 			if strings.TrimSpace(f) == "" {
