@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -142,6 +143,15 @@ type tokenRequest struct {
 // "expiresIn" <= 0 gives one that is already expired.
 func TokenHandler(tokens nv.TokenStore, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeError(w, http.StatusMethodNotAllowed, "The requested method is not allowed on this resource; use POST.")
+			return
+		}
+		if !jsonContentType(r.Header) {
+			writeError(w, http.StatusUnsupportedMediaType, "The request body must be sent with Content-Type: application/json.")
+			return
+		}
 		req, err := parseTokenRequest(r)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
@@ -224,14 +234,46 @@ func parseTokenRequest(r *http.Request) (mintRequest, error) {
 	return m, nil
 }
 
+// errorBody is the CAMARA error body, fields in the API's order.
+type errorBody struct {
+	Status  int    `json:"status"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
 func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	code := "INVALID_ARGUMENT"
-	if status >= 500 {
-		code = "INTERNAL"
+	code := nv.CodeInvalidArgument
+	switch {
+	case status == http.StatusMethodNotAllowed:
+		code = nv.CodeMethodNotAllowed
+	case status == http.StatusUnsupportedMediaType:
+		code = nv.CodeUnsupportedMedia
+	case status >= 500:
+		code = nv.CodeInternal
 	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "code": code, "message": msg})
+	_ = json.NewEncoder(w).Encode(errorBody{Status: status, Code: string(code), Message: msg})
+}
+
+// jsonContentType reports whether h declares a JSON body, as the API
+// requires: application/json, with at most charset=utf-8.
+func jsonContentType(h http.Header) bool {
+	values := h.Values("Content-Type")
+	if len(values) != 1 {
+		return false
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
 }
 
 // QuickStartVerifier is the PKCE code_verifier of the quick start's

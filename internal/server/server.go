@@ -21,7 +21,7 @@ type Routes struct {
 	Authz http.Handler
 	// API serves /number-verification/v2/.
 	API http.Handler
-	// SandboxTokens serves POST /sandbox/tokens; nil outside sandbox mode.
+	// SandboxTokens serves /sandbox/tokens (POST); nil outside sandbox mode.
 	SandboxTokens http.Handler
 	// Instrument wraps each route with metrics (nil: none).
 	Instrument func(name string, h http.Handler) http.Handler
@@ -40,9 +40,21 @@ func (rt Routes) Handler() http.Handler {
 	mux.Handle("/token", wrap("token", rt.Authz))
 	mux.Handle("/number-verification/v2/", wrap("api", rt.API))
 	if rt.SandboxTokens != nil {
-		mux.Handle("POST /sandbox/tokens", wrap("sandbox_tokens", rt.SandboxTokens))
+		mux.Handle("/sandbox/tokens", wrap("sandbox_tokens", rt.SandboxTokens))
 	}
+	mux.Handle("/", wrap("not_found", http.HandlerFunc(notFound)))
 	return mux
+}
+
+// notFound answers every unknown path with the CAMARA error body (the API
+// answers its own unknown paths the same way), so a client never has to
+// parse a text page.
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(`{"status":404,"code":"NOT_FOUND","message":"The specified resource is not found."}`))
 }
 
 // Listener pairs a bound listener with its handler.
