@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	apidoc "github.com/numbergate/numbergate/api"
 )
 
 // Routes is the public handler tree, in one place.
@@ -39,6 +41,7 @@ func (rt Routes) Handler() http.Handler {
 	mux.Handle("/authorize", wrap("authorize", rt.Authz))
 	mux.Handle("/token", wrap("token", rt.Authz))
 	mux.Handle("/number-verification/v2/", wrap("api", rt.API))
+	mux.Handle("GET /openapi.yaml", wrap("openapi", http.HandlerFunc(serveOpenAPI)))
 	if rt.SandboxTokens != nil {
 		mux.Handle("/sandbox/tokens", wrap("sandbox_tokens", rt.SandboxTokens))
 	}
@@ -103,4 +106,12 @@ func Serve(ctx context.Context, log *slog.Logger, drain time.Duration, listeners
 		}
 	}
 	return serveErr
+}
+
+// serveOpenAPI publishes the OpenAPI document of the API this server
+// implements (api/openapi.yaml, embedded at build time).
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(apidoc.OpenAPI)
 }
