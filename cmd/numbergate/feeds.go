@@ -28,7 +28,7 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 		for i, c := range rc.Clients {
 			clients[i] = radius.Client{Name: c.Name, CIDR: c.CIDR, Secret: []byte(c.Secret), RequireMessageAuthenticator: c.RequireMessageAuthenticator}
 		}
-		srv, err := radius.New(radius.Config{Listen: rc.Listen, Clients: clients, IdleTimeout: rc.IdleTimeout}, st, radius.Options{
+		srv, err := radius.New(radius.Config{Clients: clients, IdleTimeout: rc.IdleTimeout}, st, radius.Options{
 			Logger: log.With("feed", "radius"),
 			Metrics: radius.Metrics{
 				Dropped: func(reason string) { a.metrics.RADIUSPackets.WithLabelValues(reason).Inc() },

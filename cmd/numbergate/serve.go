@@ -152,18 +152,18 @@ func buildResolver(ctx context.Context, cfg *config.Config, st nv.Store, log *sl
 		idle = cfg.Network.RADIUS.IdleTimeout
 	}
 	var available []netid.Source
-	if cfg.Network.Configured(config.SourceStatic) {
+	if cfg.Network.Configured(nv.SourceStatic) {
 		static := netid.NewStatic(st)
 		if err := static.Reload(ctx); err != nil {
 			return nil, fmt.Errorf("load the static network map: %w", err)
 		}
 		available = append(available, static)
 	}
-	if cfg.Network.Configured(config.SourceRADIUS) {
+	if cfg.Network.Configured(nv.SourceRADIUS) {
 		available = append(available, netid.NewRADIUS(st, idle))
 	}
-	if cfg.Network.Configured(config.SourceCGNAT) {
-		available = append(available, netid.NewCGNAT(st, idle, nil))
+	if cfg.Network.Configured(nv.SourceCGNAT) {
+		available = append(available, netid.NewCGNAT(st, idle))
 	}
 	if h := cfg.Network.HeaderEnrichment; h != nil {
 		available = append(available, netid.NewHeader(h.Headers, log))

@@ -25,8 +25,9 @@ type Metrics struct {
 	// (numbergate_http_request_duration_seconds{handler}).
 	HTTPDuration *prometheus.HistogramVec
 	// Authorizations counts /authorize outcomes by result (code_issued,
-	// access_denied, error) and network source ("" when none identified
-	// the device) (numbergate_authorizations_total{result,source}).
+	// access_denied, invalid_request, invalid_scope, invalid_request_object,
+	// error) and network source ("" when none identified the device)
+	// (numbergate_authorizations_total{result,source}).
 	Authorizations *prometheus.CounterVec
 	// TokensIssued counts access tokens issued (numbergate_tokens_issued_total).
 	TokensIssued prometheus.Counter
@@ -34,13 +35,17 @@ type Metrics struct {
 	// device_phone_number) and CAMARA code ("OK" on success)
 	// (numbergate_api_calls_total{operation,code}).
 	APICalls *prometheus.CounterVec
-	// RADIUSPackets counts accounting packets by result, such as stored,
-	// unknown_client, bad_authenticator, malformed, error
+	// RADIUSPackets counts accounting packets by result: the outcome of an
+	// answered packet (start, interim, stop, accounting_on, accounting_off,
+	// other, duplicate, stale, foreign) or the reason one was dropped
+	// (radius.Drop*: unknown_client, not_accounting, malformed,
+	// bad_authenticator, bad_message_authenticator,
+	// missing_message_authenticator, missing_attribute,
+	// bad_calling_station_id, overload, in_flight, store_error, panic)
 	// (numbergate_radius_packets_total{result}).
 	RADIUSPackets *prometheus.CounterVec
-	// CGNATRecords counts port-block records by result, such as
-	// allocated, released, malformed, error
-	// (numbergate_cgnat_records_total{result}).
+	// CGNATRecords counts port-block records by result (alloc, release,
+	// unmatched, malformed) (numbergate_cgnat_records_total{result}).
 	CGNATRecords *prometheus.CounterVec
 	// CGNATDropped counts syslog datagrams dropped unread, by reason
 	// (unknown_sender) (numbergate_cgnat_datagrams_dropped_total{reason}).
@@ -66,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"handler"}),
 		Authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_authorizations_total",
-			Help: "Authorization requests by result (code_issued, access_denied, error) and the network source that identified the device.",
+			Help: "Authorization requests by result (code_issued, access_denied, invalid_request, invalid_scope, invalid_request_object, error) and the network source that identified the device.",
 		}, []string{"result", "source"}),
 		TokensIssued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "numbergate_tokens_issued_total",
@@ -78,11 +83,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"operation", "code"}),
 		RADIUSPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_radius_packets_total",
-			Help: "RADIUS accounting packets by result.",
+			Help: "RADIUS accounting packets by result: answered (start, interim, stop, accounting_on, accounting_off, other, duplicate, stale, foreign) or dropped (unknown_client, not_accounting, malformed, bad_authenticator, bad_message_authenticator, missing_message_authenticator, missing_attribute, bad_calling_station_id, overload, in_flight, store_error, panic).",
 		}, []string{"result"}),
 		CGNATRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_cgnat_records_total",
-			Help: "CGNAT port-block records by result.",
+			Help: "CGNAT port-block records by result (alloc, release, unmatched, malformed).",
 		}, []string{"result"}),
 		CGNATDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_cgnat_datagrams_dropped_total",

@@ -335,20 +335,6 @@ func (g *Ingester) Addr() net.Addr {
 	return nil
 }
 
-// ListenAndServe receives syslog datagrams on cfg.SyslogListen until ctx is
-// cancelled.
-func (g *Ingester) ListenAndServe(ctx context.Context) error {
-	if g.cfg.SyslogListen == "" {
-		return errors.New("cgnat: no syslog_listen address")
-	}
-	pc, err := net.ListenPacket("udp", g.cfg.SyslogListen)
-	if err != nil {
-		return fmt.Errorf("cgnat: %w", err)
-	}
-	defer pc.Close()
-	return g.Serve(ctx, pc)
-}
-
 // Serve receives syslog datagrams (RFC 5426) from pc until ctx is
 // cancelled, then returns nil. Datagrams are applied in arrival order, so
 // an ALLOC is stored before the RELEASE that follows it. It does not close

@@ -73,7 +73,7 @@ func TestTimeWindow(t *testing.T) {
 		t.Errorf("counts %+v", c)
 	}
 
-	src := netid.NewCGNAT(st, 0, nil)
+	src := netid.NewCGNAT(st, 0)
 	cases := []struct {
 		addr string
 		at   time.Time
@@ -101,7 +101,7 @@ func TestTimeWindow(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || id.MSISDN != cs.want || id.Source != netid.SourceCGNAT {
+		if err != nil || id.MSISDN != cs.want || id.Source != nv.SourceCGNAT {
 			t.Errorf("%s at %s: got %+v %v, want %s", cs.addr, cs.at.Format(time.TimeOnly), id, err, cs.want)
 		}
 	}

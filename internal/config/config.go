@@ -23,18 +23,9 @@ const (
 	MaxCodeLifetime     = 10 * time.Minute
 )
 
-// Network source names, as written in network.order and recorded with each
-// authorization.
-const (
-	SourceHeader = "header"
-	SourceCGNAT  = "cgnat"
-	SourceRADIUS = "radius"
-	SourceStatic = "static"
-)
-
 // DefaultOrder is the order sources are tried in when network.order is not
 // set (only configured sources take part).
-var DefaultOrder = []string{SourceHeader, SourceCGNAT, SourceRADIUS, SourceStatic}
+var DefaultOrder = []string{nv.SourceHeader, nv.SourceCGNAT, nv.SourceRADIUS, nv.SourceStatic}
 
 // Environment variables that override the file.
 const (
@@ -67,7 +58,7 @@ type Config struct {
 // Network configures the sources of network-based authentication.
 type Network struct {
 	// Order lists the configured sources in the order they are tried
-	// (names are the Source* constants).
+	// (names are the nv.Source* constants).
 	Order  []string
 	Static []nv.StaticRoute
 	// RADIUS, CGNAT and HeaderEnrichment are nil when not configured.
@@ -79,13 +70,13 @@ type Network struct {
 // Configured reports whether source (a Source* name) is configured.
 func (n Network) Configured(source string) bool {
 	switch source {
-	case SourceHeader:
+	case nv.SourceHeader:
 		return n.HeaderEnrichment != nil
-	case SourceCGNAT:
+	case nv.SourceCGNAT:
 		return n.CGNAT != nil
-	case SourceRADIUS:
+	case nv.SourceRADIUS:
 		return n.RADIUS != nil
-	case SourceStatic:
+	case nv.SourceStatic:
 		return len(n.Static) > 0
 	}
 	return false

@@ -226,7 +226,7 @@ func network(ps *problems, raw *rawNetwork) Network {
 			ps.add(path, "%q is not a network source (use %s)", s, strings.Join(DefaultOrder, ", "))
 		case seenSource[s] > 0:
 			ps.add(path, "%q is listed twice", s)
-		case !n.Configured(s) && !(s == SourceStatic && len(raw.Static) > 0):
+		case !n.Configured(s) && !(s == nv.SourceStatic && len(raw.Static) > 0):
 			ps.add(path, "%q is not configured (there is no network.%s section)", s, sectionName(s))
 		default:
 			n.Order = append(n.Order, s)
@@ -234,7 +234,7 @@ func network(ps *problems, raw *rawNetwork) Network {
 		seenSource[s]++
 	}
 	for _, s := range DefaultOrder {
-		if seenSource[s] == 0 && (n.Configured(s) || s == SourceStatic && len(raw.Static) > 0) {
+		if seenSource[s] == 0 && (n.Configured(s) || s == nv.SourceStatic && len(raw.Static) > 0) {
 			ps.add("network.order", "%q is configured but missing from the order", s)
 		}
 	}
@@ -242,7 +242,7 @@ func network(ps *problems, raw *rawNetwork) Network {
 }
 
 func sectionName(source string) string {
-	if source == SourceHeader {
+	if source == nv.SourceHeader {
 		return "header_enrichment"
 	}
 	return source

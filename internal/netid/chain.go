@@ -10,16 +10,6 @@ import (
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
-// Source names, as used in the configured order (network.order) and
-// recorded in nv.Identity.Source and nv.AccessToken.Source for audit.
-const (
-	SourceStatic  = "static"
-	SourceRADIUS  = "radius"
-	SourceCGNAT   = "cgnat"
-	SourceHeader  = "header"
-	SourceSandbox = "sandbox"
-)
-
 // Source is a named resolver.
 type Source interface {
 	nv.Resolver

@@ -86,3 +86,13 @@ func Enrichment(r *http.Request, peer netip.Addr, proxies []netip.Prefix, header
 	}
 	return out
 }
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	a = a.Unmap().WithZone("")
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

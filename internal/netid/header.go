@@ -32,7 +32,7 @@ func NewHeader(names []string, logger *slog.Logger) *Header {
 }
 
 // Name implements Source.
-func (h *Header) Name() string { return SourceHeader }
+func (h *Header) Name() string { return nv.SourceHeader }
 
 // Resolve implements nv.Resolver. The first configured header holding a
 // valid number wins; a value that is not an international number is
@@ -48,7 +48,7 @@ func (h *Header) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, err
 			h.log.WarnContext(ctx, "enrichment header is not an international number", "header", name)
 			continue
 		}
-		return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: SourceHeader}, nil
+		return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: nv.SourceHeader}, nil
 	}
 	return nv.Identity{}, nv.ErrUnknownDevice
 }

@@ -30,7 +30,7 @@ type Sandbox struct {
 func NewSandbox() *Sandbox { return &Sandbox{Default: SandboxDefaultNumber} }
 
 // Name implements Source.
-func (s *Sandbox) Name() string { return SourceSandbox }
+func (s *Sandbox) Name() string { return nv.SourceSandbox }
 
 // Resolve implements nv.Resolver. A malformed login_hint is an error
 // wrapping ErrBadLoginHint; an ipport: or operatortoken: hint says nothing
@@ -52,5 +52,5 @@ func (s *Sandbox) Resolve(_ context.Context, c nv.Connection) (nv.Identity, erro
 			return nv.Identity{}, nv.ErrUnknownDevice
 		}
 	}
-	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: SourceSandbox}, nil
+	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: nv.SourceSandbox}, nil
 }

@@ -25,7 +25,7 @@ func NewRADIUS(store nv.NetworkSessionStore, idleTimeout time.Duration) *RADIUS 
 }
 
 // Name implements Source.
-func (r *RADIUS) Name() string { return SourceRADIUS }
+func (r *RADIUS) Name() string { return nv.SourceRADIUS }
 
 // Resolve implements nv.Resolver.
 func (r *RADIUS) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, error) {
@@ -33,7 +33,7 @@ func (r *RADIUS) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, err
 	if err != nil {
 		return nv.Identity{}, err
 	}
-	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: SourceRADIUS}, nil
+	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: nv.SourceRADIUS}, nil
 }
 
 // CGNAT resolves a connection seen behind carrier NAT: the public address
@@ -43,27 +43,21 @@ func (r *RADIUS) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, err
 type CGNAT struct {
 	store       nv.NetworkSessionStore
 	IdleTimeout time.Duration
-	// Public, when not empty, limits the source to the NAT's public pools,
-	// saving a store round-trip for every other address.
-	Public []netip.Prefix
-	Now    func() time.Time
+	Now         func() time.Time
 }
 
 // NewCGNAT returns a CGNAT source over store.
-func NewCGNAT(store nv.NetworkSessionStore, idleTimeout time.Duration, public []netip.Prefix) *CGNAT {
-	return &CGNAT{store: store, IdleTimeout: idleTimeout, Public: public, Now: time.Now}
+func NewCGNAT(store nv.NetworkSessionStore, idleTimeout time.Duration) *CGNAT {
+	return &CGNAT{store: store, IdleTimeout: idleTimeout, Now: time.Now}
 }
 
 // Name implements Source.
-func (g *CGNAT) Name() string { return SourceCGNAT }
+func (g *CGNAT) Name() string { return nv.SourceCGNAT }
 
 // Resolve implements nv.Resolver.
 func (g *CGNAT) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, error) {
 	addr := c.Addr.Addr().Unmap().WithZone("")
 	if c.Addr.Port() == 0 || !addr.IsValid() {
-		return nv.Identity{}, nv.ErrUnknownDevice
-	}
-	if len(g.Public) > 0 && !inPrefixes(addr, g.Public) {
 		return nv.Identity{}, nv.ErrUnknownDevice
 	}
 	t := at(c, g.Now)
@@ -78,7 +72,7 @@ func (g *CGNAT) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, erro
 	if err != nil {
 		return nv.Identity{}, err
 	}
-	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: SourceCGNAT}, nil
+	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: nv.SourceCGNAT}, nil
 }
 
 func at(c nv.Connection, now func() time.Time) time.Time {
@@ -108,14 +102,4 @@ func sessionNumber(ctx context.Context, store nv.NetworkSessionStore, addr netip
 		return "", err
 	}
 	return s.MSISDN, nil
-}
-
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	a = a.Unmap().WithZone("")
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -17,26 +16,23 @@ import (
 // The map is read from the store once and kept in memory: with 1000 routes
 // a lookup in the cached table takes about 50 ns, reading them from SQLite
 // on every /authorize about 850 us (BenchmarkStaticSQLite), for data that
-// only changes with the config. Reload re-reads it; MaxAge, when set, makes
-// Resolve reload a map older than that.
+// only changes with the config (serve replaces it at start). Reload re-reads
+// it.
 type Static struct {
-	store  nv.StaticRouteStore
-	MaxAge time.Duration
-	Now    func() time.Time
+	store nv.StaticRouteStore
 
-	mu       sync.RWMutex
-	table    *routeTable
-	loadedAt time.Time
+	mu    sync.RWMutex
+	table *routeTable
 }
 
 // NewStatic returns a Static source over store. The map is loaded on first
 // use (or by Reload).
 func NewStatic(store nv.StaticRouteStore) *Static {
-	return &Static{store: store, Now: time.Now}
+	return &Static{store: store}
 }
 
 // Name implements Source.
-func (s *Static) Name() string { return SourceStatic }
+func (s *Static) Name() string { return nv.SourceStatic }
 
 // Reload reads the map from the store.
 func (s *Static) Reload(ctx context.Context) error {
@@ -46,24 +42,17 @@ func (s *Static) Reload(ctx context.Context) error {
 	}
 	t := newRouteTable(routes)
 	s.mu.Lock()
-	s.table, s.loadedAt = t, s.now()
+	s.table = t
 	s.mu.Unlock()
 	return nil
-}
-
-func (s *Static) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
-	}
-	return s.Now()
 }
 
 // Resolve implements nv.Resolver.
 func (s *Static) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, error) {
 	s.mu.RLock()
-	t, loadedAt := s.table, s.loadedAt
+	t := s.table
 	s.mu.RUnlock()
-	if t == nil || (s.MaxAge > 0 && s.now().Sub(loadedAt) > s.MaxAge) {
+	if t == nil {
 		if err := s.Reload(ctx); err != nil {
 			return nv.Identity{}, err
 		}
@@ -75,7 +64,7 @@ func (s *Static) Resolve(ctx context.Context, c nv.Connection) (nv.Identity, err
 	if !ok {
 		return nv.Identity{}, nv.ErrUnknownDevice
 	}
-	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: SourceStatic}, nil
+	return nv.Identity{MSISDN: n, Method: nv.AuthNetwork, Source: nv.SourceStatic}, nil
 }
 
 // routeTable is a longest-prefix-match table: one map per prefix length,
@@ -89,7 +78,7 @@ func newRouteTable(routes []nv.StaticRoute) *routeTable {
 	t := &routeTable{routes: make(map[netip.Prefix]nv.PhoneNumber, len(routes))}
 	seen := map[int]bool{}
 	for _, r := range routes {
-		p := canonicalPrefix(r.Prefix)
+		p := nv.CanonicalPrefix(r.Prefix)
 		if !p.IsValid() {
 			continue
 		}
@@ -129,20 +118,4 @@ func (t *routeTable) lookup(addr netip.Addr) (nv.PhoneNumber, bool) {
 		}
 	}
 	return "", false
-}
-
-// canonicalPrefix unmaps IPv4-mapped IPv6 prefixes and masks host bits.
-func canonicalPrefix(p netip.Prefix) netip.Prefix {
-	if !p.IsValid() {
-		return netip.Prefix{}
-	}
-	a := p.Addr().WithZone("")
-	bits := p.Bits()
-	if a.Is4In6() {
-		if bits < 96 {
-			return netip.PrefixFrom(a, bits).Masked()
-		}
-		a, bits = a.Unmap(), bits-96
-	}
-	return netip.PrefixFrom(a, bits).Masked()
 }

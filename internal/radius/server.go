@@ -20,8 +20,6 @@ import (
 // Config is the RADIUS accounting listener's configuration (network.radius
 // in the YAML config).
 type Config struct {
-	// Listen is the UDP address, e.g. "0.0.0.0:1813".
-	Listen string
 	// Clients are the gateways allowed to send accounting.
 	Clients []Client
 	// IdleTimeout expires sessions with no update for that long (zero: no
@@ -45,8 +43,8 @@ type Client struct {
 }
 
 // Metrics receives the server's counters; nil functions are skipped. The
-// wiring code adapts them to Prometheus (for example
-// numbergate_radius_dropped_total{reason}).
+// wiring code adapts them to Prometheus (numbergate_radius_packets_total
+// {result}, numbergate_network_sessions_expired_total).
 type Metrics struct {
 	// Dropped is called for every packet dropped without an answer; reason
 	// is one of the Drop* constants.
@@ -173,10 +171,7 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 	}
 	clients := make([]Client, len(cfg.Clients))
 	for i, c := range cfg.Clients {
-		if c.CIDR.Addr().Is4In6() && c.CIDR.Bits() >= 96 {
-			c.CIDR = netip.PrefixFrom(c.CIDR.Addr().Unmap(), c.CIDR.Bits()-96)
-		}
-		c.CIDR = c.CIDR.Masked()
+		c.CIDR = nv.CanonicalPrefix(c.CIDR)
 		if c.Name == "" {
 			c.Name = c.CIDR.String()
 		}
@@ -251,21 +246,6 @@ func (s *Server) handled(outcome string) {
 	if s.metrics.Handled != nil {
 		s.metrics.Handled(outcome)
 	}
-}
-
-// ListenAndServe listens on cfg.Listen (UDP) and serves until ctx is
-// cancelled.
-func (s *Server) ListenAndServe(ctx context.Context) error {
-	addr := s.cfg.Listen
-	if addr == "" {
-		addr = ":1813"
-	}
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return fmt.Errorf("radius: %w", err)
-	}
-	defer pc.Close()
-	return s.Serve(ctx, pc)
 }
 
 // job is an authentic accounting request waiting for a worker.
