@@ -17,6 +17,12 @@ var (
 	// ErrUnknownDevice is returned by a Resolver that cannot tell which
 	// subscriber is behind a connection.
 	ErrUnknownDevice = errors.New("device not identified by the mobile network")
+	// ErrUnavailable is returned when the store cannot serve right now
+	// (disk full, I/O error, database unreachable, pool exhausted past its
+	// timeout). Backends wrap it joined with the cause; the edges map it
+	// once (API 503 UNAVAILABLE, OAuth temporarily_unavailable, no RADIUS
+	// answer, /readyz not ready).
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // Code is a CAMARA error code. The HTTP edge maps each to its status once.
