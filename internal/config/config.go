@@ -44,7 +44,8 @@ type Config struct {
 	Issuer string
 	// AdminListen serves metrics, health and readiness (default DefaultAdminListen).
 	AdminListen string
-	// DataDir holds the embedded SQLite store. Load makes a relative
+	// DataDir holds the embedded SQLite store (not needed with the
+	// postgres driver). Load makes a relative
 	// data_dir relative to the configuration file's directory.
 	DataDir string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
@@ -53,6 +54,8 @@ type Config struct {
 	LogLevel slog.Level
 	Network  Network
 	Auth     Auth
+	// Store selects the store (default: SQLite in DataDir).
+	Store Store
 }
 
 // Network configures the sources of network-based authentication.

@@ -46,7 +46,8 @@ func TestParseExample(t *testing.T) {
 				Headers: []string{"X-Msisdn"},
 			},
 		},
-		Auth: Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second},
+		Auth:  Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second},
+		Store: DefaultStore(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)

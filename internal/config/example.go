@@ -20,6 +20,15 @@ admin_listen: 127.0.0.1:9090
 # The embedded SQLite store lives here (required). A relative path is
 # relative to this file's directory.
 data_dir: /var/lib/numbergate
+# The store: sqlite (default, the file in data_dir, one node) or postgres
+# (several nodes sharing one database). $NUMBERGATE_STORE_DSN overrides dsn.
+# store:
+#   driver: postgres
+#   dsn: postgres://numbergate@db.example.net:5432/numbergate?sslmode=verify-full
+#   max_conns: 16              # pool size per node (default 16)
+#   statement_timeout: 5s      # longer and the node answers "unavailable" (default 5s)
+#   conn_max_lifetime: 30m     # connections are recycled (default 30m)
+#   key_activation_delay: 10m  # a rotated key is published this long before use (default 10m)
 # Peers whose X-Forwarded-For is believed (CIDR prefixes; a bare address
 # means /32 or /128). Anyone else is identified by the TCP peer address.
 trusted_proxies: [10.0.0.0/8]

@@ -27,6 +27,7 @@ type rawConfig struct {
 	LogLevel       string      `yaml:"log_level"`
 	Network        *rawNetwork `yaml:"network"`
 	Auth           *rawAuth    `yaml:"auth"`
+	Store          *rawStore   `yaml:"store"`
 }
 
 type rawNetwork struct {
@@ -75,7 +76,7 @@ type rawAuth struct {
 var rawTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}} {
+	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}} {
 		t := reflect.TypeOf(v)
 		rawTypes[t.String()] = t
 	}

@@ -36,10 +36,11 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 		ps.add("issuer", "%v", err)
 	}
 
+	cfg.Store = storeConfig(ps, raw.Store, env)
 	cfg.DataDir = raw.DataDir
 	if v := env(EnvDataDir); v != "" {
 		cfg.DataDir = v
-	} else if strings.TrimSpace(raw.DataDir) == "" {
+	} else if strings.TrimSpace(raw.DataDir) == "" && cfg.Store.Driver == DriverSQLite {
 		ps.add("data_dir", "required: the directory of the embedded store (or set $%s)", EnvDataDir)
 	}
 
