@@ -1,0 +1,207 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// PutClient creates or replaces a client.
+func (s *Store) PutClient(ctx context.Context, c nv.Client) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.exec(ctx, `
+INSERT INTO clients (id, redirect_uris, jwks, scopes, purposes, require_pkce, quota_per_day, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (id) DO UPDATE SET
+	redirect_uris = excluded.redirect_uris, jwks = excluded.jwks,
+	scopes = excluded.scopes, purposes = excluded.purposes, require_pkce = excluded.require_pkce,
+	quota_per_day = excluded.quota_per_day, created_at = excluded.created_at`,
+		c.ID, nonNil(c.RedirectURIs), c.JWKS, nonNil(c.Scopes), nonNil(c.Purposes), c.RequirePKCE, c.QuotaPerDay, ts(c.CreatedAt))
+	if err != nil {
+		return fail(ctx, "put client", err)
+	}
+	return nil
+}
+
+const clientColumns = "id, redirect_uris, jwks, scopes, purposes, require_pkce, quota_per_day, created_at"
+
+func scanClient(row pgx.Row) (nv.Client, error) {
+	var (
+		c         nv.Client
+		createdAt *time.Time
+	)
+	if err := row.Scan(&c.ID, &c.RedirectURIs, &c.JWKS, &c.Scopes, &c.Purposes, &c.RequirePKCE, &c.QuotaPerDay, &createdAt); err != nil {
+		return nv.Client{}, err
+	}
+	c.CreatedAt = fromTS(createdAt)
+	return c, nil
+}
+
+// Client returns the client with id (nv.ErrNotFound if there is none).
+func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	c, err := scanClient(s.pool.QueryRow(ctx, "SELECT "+clientColumns+" FROM clients WHERE id = $1", id))
+	if err != nil {
+		return nv.Client{}, fail(ctx, "client", err)
+	}
+	return c, nil
+}
+
+// Clients returns every client, by id.
+func (s *Store) Clients(ctx context.Context) ([]nv.Client, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT "+clientColumns+" FROM clients ORDER BY id")
+	if err != nil {
+		return nil, fail(ctx, "clients", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nv.Client, error) { return scanClient(r) })
+	if err != nil {
+		return nil, fail(ctx, "clients", err)
+	}
+	return cs, nil
+}
+
+// DeleteClient removes a client (nv.ErrNotFound if there is none).
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	n, err := s.exec(ctx, "DELETE FROM clients WHERE id = $1", id)
+	if err != nil {
+		return fail(ctx, "delete client", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres: delete client: %w", nv.ErrNotFound)
+	}
+	return nil
+}
+
+// AddSigningKey stores a new signing key (nv.ErrAlreadyExists if the id is
+// taken).
+func (s *Store) AddSigningKey(ctx context.Context, k nv.SigningKey) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	n, err := s.exec(ctx, `
+INSERT INTO signing_keys (id, algorithm, private_jwk, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT DO NOTHING`, k.ID, k.Algorithm, k.PrivateJWK, ts(k.CreatedAt))
+	if err != nil {
+		return fail(ctx, "add signing key", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("postgres: add signing key: %w", nv.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// SigningKeys returns every signing key, oldest first (by CreatedAt, then
+// by insertion).
+func (s *Store) SigningKeys(ctx context.Context) ([]nv.SigningKey, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT id, algorithm, private_jwk, created_at FROM signing_keys ORDER BY created_at NULLS FIRST, seq")
+	if err != nil {
+		return nil, fail(ctx, "signing keys", err)
+	}
+	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nv.SigningKey, error) {
+		var (
+			k         nv.SigningKey
+			createdAt *time.Time
+		)
+		err := r.Scan(&k.ID, &k.Algorithm, &k.PrivateJWK, &createdAt)
+		k.CreatedAt = fromTS(createdAt)
+		return k, err
+	})
+	if err != nil {
+		return nil, fail(ctx, "signing keys", err)
+	}
+	return ks, nil
+}
+
+// staticRoutesLock serializes ReplaceStaticRoutes of nodes starting
+// together: without it, two replacements could each delete the rows they
+// saw and then collide on the rows the other inserted.
+const staticRoutesLock = "numbergate.static_routes"
+
+// ReplaceStaticRoutes replaces the whole static map in one transaction. A
+// prefix given twice is an error (nv.ErrAlreadyExists) and changes nothing.
+func (s *Store) ReplaceStaticRoutes(ctx context.Context, routes []nv.StaticRoute) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext($1 || current_schema()))", staticRoutesLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "DELETE FROM static_routes"); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		prefixes := make([]netip.Prefix, len(routes))
+		for i, r := range routes {
+			p, err := canonicalPrefix(r.Prefix)
+			if err != nil {
+				return err
+			}
+			prefixes[i] = p
+			b.Queue("INSERT INTO static_routes (prefix, msisdn) VALUES ($1, $2) ON CONFLICT DO NOTHING", p, string(r.MSISDN))
+		}
+		br := tx.SendBatch(ctx, b)
+		for _, p := range prefixes {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				br.Close()
+				return fmt.Errorf("prefix %s given twice: %w", p, nv.ErrAlreadyExists)
+			}
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return fail(ctx, "replace static routes", err)
+	}
+	return nil
+}
+
+// StaticRoutes returns the static map in the order it was stored.
+func (s *Store) StaticRoutes(ctx context.Context) ([]nv.StaticRoute, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, "SELECT prefix, msisdn FROM static_routes ORDER BY seq")
+	if err != nil {
+		return nil, fail(ctx, "static routes", err)
+	}
+	rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nv.StaticRoute, error) {
+		var (
+			sr     nv.StaticRoute
+			msisdn string
+		)
+		err := r.Scan(&sr.Prefix, &msisdn)
+		sr.MSISDN = nv.PhoneNumber(msisdn)
+		return sr, err
+	})
+	if err != nil {
+		return nil, fail(ctx, "static routes", err)
+	}
+	return rs, nil
+}
+
+// canonicalPrefix is p with its host bits cleared and an IPv4-mapped IPv6
+// prefix turned into IPv4: the key the store uses.
+func canonicalPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("invalid prefix %q", p)
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
