@@ -39,6 +39,7 @@ commands:
   try [--client FILE] [--phone +E164]   run the whole flow against a running sandbox, step by step
   clients add|list|remove --config FILE onboard and manage API clients
   sessions list|lookup --config FILE    inspect network sessions (numbers masked unless asked)
+  migrate --config FILE                 bring the store's schema up to date and exit
   version                               print the version and VCS revision
 
 Run "numbergate <command> -h" for a command's flags.
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return newCLI().Clients(ctx, args[1:], stdout, stderr)
 	case "sessions":
 		return newCLI().Sessions(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "version", "--version", "-version":
 		fs := cmdline.New("version", "", stdout)
 		if _, err := fs.Parse(args[1:], 0); err != nil {

@@ -26,6 +26,7 @@ const serveFooter = `environment (overrides the file):
   ` + config.EnvListen + `        the public listener, host:port
   ` + config.EnvAdminListen + `  the admin listener, host:port
   ` + config.EnvDataDir + `      the data directory
+  ` + config.EnvStoreDSN + `     the PostgreSQL connection string (store.dsn)
 
 Every configuration key, its type, default and meaning: docs/configuration.md
 in the source tree.`
@@ -58,12 +59,14 @@ type serveListeners struct {
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveListeners) (err error) {
-	st, err := sqlite.Open(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open the store in %s: %w", cfg.DataDir, err)
+		return err
 	}
 	defer st.Close()
-	warnTightened(log, st)
+	if sq, ok := st.(*sqlite.Store); ok {
+		warnTightened(log, sq)
+	}
 
 	if err := refuseWildcardPurposes(ctx, st); err != nil {
 		return err

@@ -23,12 +23,13 @@ import (
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
-// Opener opens the store kept in a data directory (sqlite.Open in main).
-type Opener func(ctx context.Context, dir string) (nv.Store, error)
+// Opener opens the store the configuration names (SQLite in data_dir, or
+// PostgreSQL); main supplies it.
+type Opener func(ctx context.Context, cfg *config.Config) (nv.Store, error)
 
 // CLI runs the operator commands.
 type CLI struct {
-	// Open opens the store named by the configuration's data_dir.
+	// Open opens the store named by the configuration.
 	Open Opener
 	// Getenv supplies the environment overrides of the configuration
 	// (config.LoadEnv); New sets os.Getenv.
@@ -59,9 +60,9 @@ func (c *CLI) openStore(ctx context.Context, path string) (*config.Config, nv.St
 	if c.Open == nil {
 		return nil, nil, errors.New("no store opener configured")
 	}
-	st, err := c.Open(ctx, cfg.DataDir)
+	st, err := c.Open(ctx, cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
+		return nil, nil, fmt.Errorf("opening the store: %w", err)
 	}
 	return cfg, st, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/numbergate/numbergate/internal/cli"
+	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
 )
@@ -50,7 +51,7 @@ network:
     clients: [{cidr: 127.0.0.1, secret: "do-not-print"}]
     idle_timeout: 1h
 `)
-	c := cli.New(func(ctx context.Context, dir string) (nv.Store, error) { return sqlite.Open(ctx, dir) })
+	c := cli.New(func(ctx context.Context, cfg *config.Config) (nv.Store, error) { return sqlite.Open(ctx, cfg.DataDir) })
 	c.Getenv = func(string) string { return "" }
 	c.Now = func() time.Time { return now }
 	return &env{t: t, dir: dir, config: cfg, cli: c}
