@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+
+	"github.com/numbergate/numbergate/internal/config"
+	"github.com/numbergate/numbergate/internal/postgres/pgtest"
+)
+
+// clusterIssuer is the one issuer every node of a test cluster serves, as
+// behind a load balancer; the test's HTTP clients pick the node by dialing
+// its address whatever the URL says.
+const clusterIssuer = "http://nv.cluster.test"
+
+// clusterNode is one `numbergate serve` of a cluster.
+type clusterNode struct {
+	addr    string // public listener
+	admin   string // admin base URL
+	cfgPath string
+	stop    func()
+	logs    *syncWriter
+}
+
+// startNode runs the real serve path with the cluster issuer and a
+// PostgreSQL store at dsn. extra is appended to the YAML; pc, if set, is
+// the node's RADIUS socket.
+func startNode(t *testing.T, dsn, extra string, pc net.PacketConn) *clusterNode {
+	t.Helper()
+	dir := t.TempDir()
+	pub, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "numbergate.yaml")
+	yaml := fmt.Sprintf("listen: %s\nissuer: %s\nadmin_listen: %s\nstore:\n  driver: postgres\n  dsn: %q\n  statement_timeout: 2s\n%s",
+		pub.Addr(), clusterIssuer, adm.Addr(), dsn, extra)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, yaml)
+	}
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: pc, ready: func() { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve did not start: %v\n%s", err, logs.String())
+	}
+	n := &clusterNode{addr: pub.Addr().String(), admin: "http://" + adm.Addr().String(), cfgPath: cfgPath, logs: logs}
+	var once sync.Once
+	n.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// nodeClient is an HTTP client that sends every request to node (whatever
+// the URL's host), from source address src when set.
+func nodeClient(node, src string) *http.Client {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if src != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, node)
+			},
+			DisableKeepAlives: src != "",
+		},
+		CheckRedirect: noRedirect,
+		Timeout:       15 * time.Second,
+	}
+}
+
+// onboardCluster registers a client with the CLI (on the shared store) and
+// returns a party talking to node, its device at src.
+func onboardCluster(t *testing.T, n *clusterNode, id, src string) *party {
+	t.Helper()
+	sn := &servedNode{issuer: clusterIssuer, cfgPath: n.cfgPath}
+	p := onboard(t, sn, id, src)
+	return p.at(n, src)
+}
+
+// at returns a copy of p that talks to node n (device from src).
+func (p *party) at(n *clusterNode, src string) *party {
+	q := *p
+	q.device = nodeClient(n.addr, src)
+	q.http = nodeClient(n.addr, "")
+	return &q
+}
+
+// raceBoth runs fa and fb released together and returns their results.
+func raceBoth[T any](fa, fb func() T) (T, T) {
+	var (
+		wg     sync.WaitGroup
+		ra, rb T
+		start  = make(chan struct{})
+	)
+	wg.Go(func() { <-start; ra = fa() })
+	wg.Go(func() { <-start; rb = fb() })
+	close(start)
+	wg.Wait()
+	return ra, rb
+}
+
+// TestClusterPostgres runs two nodes over one PostgreSQL database: a flow
+// split across the nodes, single use of codes, tokens and client
+// assertions across nodes, revocation seen by both, and network sessions
+// learnt on one node resolving on the other.
+func TestClusterPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	pcA, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcB, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	network := `network:
+  static:
+    - prefix: 127.0.0.41/32
+      msisdn: "+34600000041"
+  radius:
+    listen: 127.0.0.1:0
+    clients:
+      - cidr: 127.0.0.0/8
+        secret: "s3cret-gw"
+    idle_timeout: 1h
+`
+	// Both nodes start together: migrations and key creation race.
+	var a, b *clusterNode
+	var wg sync.WaitGroup
+	wg.Go(func() { a = startNode(t, dsn, network, pcA) })
+	wg.Go(func() { b = startNode(t, dsn, network, pcB) })
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	pA := onboardCluster(t, a, "app-cluster", "127.0.0.41")
+	pB := pA.at(b, "127.0.0.41")
+
+	t.Run("same JWKS on both nodes", func(t *testing.T) {
+		get := func(p *party) string {
+			resp, err := p.http.Get(clusterIssuer + "/jwks")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return string(body)
+		}
+		if ja, jb := get(pA), get(pB); ja != jb || ja == "" {
+			t.Errorf("JWKS differ:\nA %s\nB %s", ja, jb)
+		}
+	})
+
+	t.Run("authorize on A, token on B, verify on A", func(t *testing.T) {
+		verifier, challenge := pkce()
+		ar := pA.authorize(url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+		if ar.code == "" {
+			t.Fatalf("authorize on A: %d %s %s", ar.status, ar.err, ar.body)
+		}
+		tr := pB.token(ar.code, verifier, pB.assertion(nil))
+		if tr.status != 200 {
+			t.Fatalf("token on B: %d %s %s", tr.status, tr.Error, tr.Description)
+		}
+		if r := pA.verify(tr.AccessToken, `{"phoneNumber":"+34600000041"}`); r.status != 200 || r.body["devicePhoneNumberVerified"] != true {
+			t.Fatalf("verify on A: %d %v", r.status, r.body)
+		}
+		if r := pB.verify(tr.AccessToken, `{"phoneNumber":"+34600000041"}`); r.status != 401 {
+			t.Fatalf("the same token again on B: %d %v, want 401", r.status, r.body)
+		}
+	})
+
+	t.Run("100 rounds: one winner per code, token and assertion", func(t *testing.T) {
+		authorize := func() (code, verifier string) {
+			verifier, challenge := pkce()
+			ar := pA.authorize(url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+			if ar.code == "" {
+				t.Fatalf("authorize: %d %s %s", ar.status, ar.err, ar.body)
+			}
+			return ar.code, verifier
+		}
+		for round := range 100 {
+			// The same code with the same assertion at both nodes.
+			code, verifier := authorize()
+			assertion := pA.assertion(nil)
+			ta, tb := raceBoth(
+				func() tokenResult { return pA.token(code, verifier, assertion) },
+				func() tokenResult { return pB.token(code, verifier, assertion) })
+			if (ta.status == 200) == (tb.status == 200) {
+				t.Fatalf("round %d, same code and assertion: A %d %s, B %d %s; want exactly one 200",
+					round, ta.status, ta.Error, tb.status, tb.Error)
+			}
+			token := ta.AccessToken + tb.AccessToken
+
+			// The same token at both nodes.
+			va, vb := raceBoth(
+				func() apiResult { return pA.verify(token, `{"phoneNumber":"+34600000041"}`) },
+				func() apiResult { return pB.verify(token, `{"phoneNumber":"+34600000041"}`) })
+			if (va.status == 200) == (vb.status == 200) || va.status+vb.status != 200+401 {
+				t.Fatalf("round %d, same token: A %d, B %d; want one 200 and one 401", round, va.status, vb.status)
+			}
+
+			// The same assertion with two codes: one client authentication.
+			c1, v1 := authorize()
+			c2, v2 := authorize()
+			assertion = pA.assertion(nil)
+			ta, tb = raceBoth(
+				func() tokenResult { return pA.token(c1, v1, assertion) },
+				func() tokenResult { return pB.token(c2, v2, assertion) })
+			if (ta.status == 200) == (tb.status == 200) {
+				t.Fatalf("round %d, same assertion: A %d %s, B %d %s; want exactly one 200", round, ta.status, ta.Error, tb.status, tb.Error)
+			}
+
+			// The same code with two assertions: at most one token, and the
+			// replay revokes the grant, so no live token is left on either node.
+			code, verifier = authorize()
+			ta, tb = raceBoth(
+				func() tokenResult { return pA.token(code, verifier, pA.assertion(nil)) },
+				func() tokenResult { return pB.token(code, verifier, pB.assertion(nil)) })
+			if ta.status == 200 && tb.status == 200 {
+				t.Fatalf("round %d, same code: both nodes issued a token", round)
+			}
+			if tok := ta.AccessToken + tb.AccessToken; tok != "" {
+				for _, p := range []*party{pA, pB} {
+					if r := p.verify(tok, `{"phoneNumber":"+34600000041"}`); r.status != 401 {
+						t.Fatalf("round %d: the token of a replayed (revoked) code answered %d %v", round, r.status, r.body)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("RADIUS session learnt on A resolves on B", func(t *testing.T) {
+		pkt := radius.New(radius.CodeAccountingRequest, []byte("s3cret-gw"))
+		_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
+		_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.42"))
+		_ = rfc2865.CallingStationID_SetString(pkt, "34600000042")
+		_ = rfc2866.AcctSessionID_SetString(pkt, "cluster-1")
+		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := (&radius.Client{Retry: 0}).Exchange(ctx, pkt, pcA.LocalAddr().String())
+		if err != nil || resp.Code != radius.CodeAccountingResponse {
+			t.Fatalf("Accounting-Start to A: %v", err)
+		}
+		pDev := pA.at(b, "127.0.0.42")
+		tr := pDev.flow(scopeRead, "")
+		r := pA.call("GET", "/number-verification/v2/device-phone-number", tr.AccessToken, "", nil)
+		if r.status != 200 || r.body["devicePhoneNumber"] != "+34600000042" {
+			t.Fatalf("device-phone-number after a Start on A and a flow on B: %d %v", r.status, r.body)
+		}
+	})
+}
+
+// TestMigrateAndCLIPostgres: `numbergate migrate` applies the schema once
+// and then finds it up to date; the operator commands work on PostgreSQL.
+func TestMigrateAndCLIPostgres(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	cfgPath := filepath.Join(t.TempDir(), "numbergate.yaml")
+	yaml := fmt.Sprintf("listen: 127.0.0.1:0\nissuer: %s\nstore:\n  driver: postgres\n  dsn: %q\n", clusterIssuer, dsn)
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runCmd := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := run(t.Context(), args, func(string) string { return "" }, &out, &errb); err != nil {
+			t.Fatalf("numbergate %v: %v\n%s", args, err, errb.String())
+		}
+		return out.String()
+	}
+	if out := runCmd("migrate", "--config", cfgPath); !bytes.Contains([]byte(out), []byte("applied versions [1")) {
+		t.Errorf("first migrate: %q", out)
+	}
+	if out := runCmd("migrate", "--config", cfgPath); !bytes.Contains([]byte(out), []byte("up to date")) {
+		t.Errorf("second migrate: %q", out)
+	}
+	sn := &servedNode{issuer: clusterIssuer, cfgPath: cfgPath}
+	onboard(t, sn, "app-cli", "")
+	if out := runCmd("clients", "list", "--config", cfgPath); !bytes.Contains([]byte(out), []byte("app-cli")) {
+		t.Errorf("clients list on postgres: %q", out)
+	}
+	runCmd("sessions", "list", "--config", cfgPath)
+}
