@@ -28,6 +28,9 @@ var statusByCode = map[nv.Code]int{
 // msgInternal is the only message a 500 ever carries.
 const msgInternal = "Unknown server error. Typically a server bug."
 
+// msgUnavailable is the message of a 503 caused by nv.ErrUnavailable.
+const msgUnavailable = "Service temporarily unavailable. Try again later."
+
 // StatusFor returns the HTTP status of a CAMARA code; ok is false for a code
 // the table does not know (it is answered as 500 INTERNAL).
 func StatusFor(code nv.Code) (status int, ok bool) {
@@ -44,9 +47,10 @@ type ErrorInfo struct {
 
 // ErrorInfoFor turns err into the body to send. An *nv.Error with a known
 // code keeps its code and message; an INTERNAL error, an unknown code or any
-// other error becomes 500 INTERNAL with a generic message, so no detail leaks.
-// The second result reports whether err was such an internal error (its
-// detail belongs in the log).
+// other error becomes 500 INTERNAL with a generic message, so no detail leaks;
+// except nv.ErrUnavailable (the store cannot serve right now), which is 503
+// UNAVAILABLE. The second result reports whether err's detail belongs in the
+// log (an internal error or an unavailable store).
 func ErrorInfoFor(err error) (ErrorInfo, bool) {
 	var e *nv.Error
 	if errors.As(err, &e) {
@@ -57,6 +61,12 @@ func ErrorInfoFor(err error) (ErrorInfo, bool) {
 			}
 			return ErrorInfo{Status: status, Code: string(e.Code), Message: msg}, false
 		}
+	}
+	if errors.Is(err, nv.ErrUnavailable) {
+		// The store cannot serve right now (disk full, database down):
+		// nothing was changed, the caller may retry. The cause is for
+		// the log.
+		return ErrorInfo{Status: http.StatusServiceUnavailable, Code: string(nv.CodeServiceUnavailable), Message: msgUnavailable}, true
 	}
 	return ErrorInfo{Status: http.StatusInternalServerError, Code: string(nv.CodeInternal), Message: msgInternal}, true
 }

@@ -74,6 +74,8 @@ func TestErrorBodies(t *testing.T) {
 			`{"status":500,"code":"INTERNAL","message":"Unknown server error. Typically a server bug."}`, true},
 		{"unknown code", nv.Errorf("SOMETHING_NEW", "secret detail"), 500,
 			`{"status":500,"code":"INTERNAL","message":"Unknown server error. Typically a server bug."}`, true},
+		{"store unavailable", fmt.Errorf("consume token: sqlite: %w: database or disk is full (13)", nv.ErrUnavailable), 503,
+			`{"status":503,"code":"UNAVAILABLE","message":"Service temporarily unavailable. Try again later."}`, true},
 		{"plain error", errors.New("disk on fire +34600000001"), 500,
 			`{"status":500,"code":"INTERNAL","message":"Unknown server error. Typically a server bug."}`, true},
 	}

@@ -98,6 +98,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ClockSkew <= 0 {
 		cfg.ClockSkew = DefaultClockSkew
 	}
+	// Store and network lookups note an unavailable store in the request
+	// (unavailable.go).
+	cfg.Store, cfg.Resolver = flagStore{cfg.Store}, flagResolver{cfg.Resolver}
 	k, err := loadOrCreateKeys(ctx, cfg.Store)
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
@@ -164,9 +167,9 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+discoveryPath, s.serveDiscovery)
 	mux.Handle("GET "+jwksPath, s.engine)
-	mux.Handle("GET "+authorizePath, http.HandlerFunc(s.serveAuthorize))
-	mux.Handle("POST "+authorizePath, http.MaxBytesHandler(http.HandlerFunc(s.serveAuthorize), 64<<10))
-	mux.Handle("POST "+tokenPath, http.MaxBytesHandler(http.HandlerFunc(s.serveToken), 64<<10))
+	mux.Handle("GET "+authorizePath, s.guardUnavailable(false, http.HandlerFunc(s.serveAuthorize)))
+	mux.Handle("POST "+authorizePath, http.MaxBytesHandler(s.guardUnavailable(false, http.HandlerFunc(s.serveAuthorize)), 64<<10))
+	mux.Handle("POST "+tokenPath, http.MaxBytesHandler(s.guardUnavailable(true, http.HandlerFunc(s.serveToken)), 64<<10))
 	return mux
 }
 

@@ -17,11 +17,12 @@ var (
 	// ErrUnknownDevice is returned by a Resolver that cannot tell which
 	// subscriber is behind a connection.
 	ErrUnknownDevice = errors.New("device not identified by the mobile network")
-	// ErrUnavailable is returned when the store cannot serve right now
-	// (disk full, I/O error, database unreachable, pool exhausted past its
-	// timeout). Backends wrap it joined with the cause; the edges map it
-	// once (API 503 UNAVAILABLE, OAuth temporarily_unavailable, no RADIUS
-	// answer, /readyz not ready).
+	// ErrUnavailable is wrapped by a store that cannot serve right now:
+	// the disk is full, an I/O error, the database unreachable, a pool
+	// exhausted past its timeout. Nothing was changed; the caller may try
+	// again later. The edges map it once: the API answers 503 UNAVAILABLE,
+	// /token and /authorize temporarily_unavailable, RADIUS sends no
+	// Accounting-Response (the gateway retries), /readyz is not ready.
 	ErrUnavailable = errors.New("store unavailable")
 )
 

@@ -55,6 +55,7 @@ type Store struct {
 	r *sql.DB // read-only connections
 
 	tightened []string
+	health    *health // set when SQLite says the store cannot serve (unavailable.go)
 }
 
 // Tightened lists the files whose permissions Open restricted to their
@@ -97,21 +98,19 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		}
 	}
 
-	w, err := sql.Open("sqlite", dsn(path, url.Values{
+	h := &health{}
+	w := openDB(dsn(path, url.Values{
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
 		"_foreign_keys": {"1"},
 		"_txlock":       {"immediate"},
-	}))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: open: %w", err)
-	}
+	}), h)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 
-	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w, tightened: tightened}
+	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w, tightened: tightened, health: h}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -119,14 +118,10 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 
 	// The read pool is opened after the writer has switched the file to
 	// WAL mode, which is persistent.
-	r, err := sql.Open("sqlite", dsn(path, url.Values{
+	r := openDB(dsn(path, url.Values{
 		"_foreign_keys": {"1"},
 		"_query_only":   {"1"},
-	}))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("sqlite: open: %w", err)
-	}
+	}), h)
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
@@ -144,8 +139,13 @@ func dsn(path string, q url.Values) string {
 	return u.String()
 }
 
-// Ping reads the schema version through the read pool.
+// Ping reads the schema version through the read pool. While writes fail
+// as nv.ErrUnavailable it first probes with a real write and reports the
+// store unavailable until one succeeds.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.probe(ctx); err != nil {
+		return err
+	}
 	var v int
 	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("sqlite: ping: %w", err)
