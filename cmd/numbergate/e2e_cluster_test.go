@@ -191,6 +191,27 @@ func TestClusterPostgres(t *testing.T) {
 		}
 	})
 
+	t.Run("a rotated key is published by both nodes before it signs", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if err := run(t.Context(), []string{"keys", "rotate", "--config", a.cfgPath, "--delay", "1h"}, func(string) string { return "" }, &out, &errb); err != nil {
+			t.Fatalf("keys rotate: %v\n%s", err, errb.String())
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			ka, kb := jwksKids(t, pA.http, clusterIssuer), jwksKids(t, pB.http, clusterIssuer)
+			if len(ka) == 2 && len(kb) == 2 {
+				if ka[0] != kb[0] || ka[1] != kb[1] {
+					t.Fatalf("nodes publish different key sets: A %v, B %v", ka, kb)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the rotated key did not reach both JWKS: A %v, B %v", ka, kb)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+
 	t.Run("authorize on A, token on B, verify on A", func(t *testing.T) {
 		verifier, challenge := pkce()
 		ar := pA.authorize(url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}})

@@ -40,6 +40,7 @@ commands:
   clients add|list|remove --config FILE onboard and manage API clients
   sessions list|lookup --config FILE    inspect network sessions (numbers masked unless asked)
   migrate --config FILE                 bring the store's schema up to date and exit
+  keys rotate|list --config FILE        rotate the signing key (published before use), list keys
   version                               print the version and VCS revision
 
 Run "numbergate <command> -h" for a command's flags.
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return newCLI().Sessions(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
+	case "keys":
+		return runKeys(ctx, args[1:], getenv, stdout)
 	case "version", "--version", "-version":
 		fs := cmdline.New("version", "", stdout)
 		if _, err := fs.Parse(args[1:], 0); err != nil {

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -24,20 +26,48 @@ import (
 // published).
 const pairwiseAlg = "pairwise-hmac-sha256"
 
-// keys holds the server's signing key and pairwise secret, loaded from the
+// Signing keys rotate without a restart and without a moment where a node
+// signs with a key another node does not publish:
+//
+//   - a signing key's CreatedAt is when it starts signing. The first key is
+//     created at first start with CreatedAt = now; `numbergate keys rotate`
+//     (RotateSigningKey) adds one whose CreatedAt is in the future, so every
+//     node publishes it for the activation delay before any signs with it;
+//   - the key that signs is the one with the latest CreatedAt not after now;
+//   - a key that a newer one superseded at T stays published until T +
+//     keyRetention, after which no ID token it signed can still be presented;
+//   - nodes reload the keys from the store every keyRefresh (on a request
+//     that needs them; a failed reload keeps the keys they have).
+//
+// The pairwise subject secret lives apart from this schedule: it is never
+// published, never rotated (that would change every sub), and keys rotate
+// leaves it alone.
+const (
+	// keyRetention is how long a superseded key stays published: the ID
+	// token lifetime plus the clock skew a relying party may allow.
+	keyRetention = MaxTokenLifetime + DefaultClockSkew + time.Minute
+	keyRefresh   = 2 * time.Second
+)
+
+// keys holds the server's signing keys and pairwise secret, loaded from the
 // store or created there on first start so that a restart keeps them.
 type keys struct {
-	jwks     goidc.JSONWebKeySet // private signing keys
+	st       nv.KeyStore
+	now      func() time.Time
 	pairwise []byte
+
+	mu       sync.Mutex
+	loadedAt time.Time
+	all      []nv.SigningKey // signing keys only, oldest first
 }
 
 func loadOrCreateKeys(ctx context.Context, st nv.KeyStore) (*keys, error) {
-	k, err := loadKeys(ctx, st)
-	if err != nil {
+	k := &keys{st: st, now: time.Now}
+	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
-	if len(k.jwks.Keys) == 0 {
-		if err := createSigningKey(ctx, st); err != nil {
+	if len(k.all) == 0 {
+		if err := createSigningKey(ctx, st, time.Now()); err != nil {
 			return nil, err
 		}
 	}
@@ -47,43 +77,179 @@ func loadOrCreateKeys(ctx context.Context, st nv.KeyStore) (*keys, error) {
 		}
 	}
 	// Load again: when several nodes start at once, the store decides.
-	return loadKeys(ctx, st)
+	if err := k.load(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
-func loadKeys(ctx context.Context, st nv.KeyStore) (*keys, error) {
-	all, err := st.SigningKeys(ctx)
+// load reads the keys from the store.
+func (k *keys) load(ctx context.Context) error {
+	all, err := k.st.SigningKeys(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load signing keys: %w", err)
+		return fmt.Errorf("load signing keys: %w", err)
 	}
-	k := &keys{}
+	var signing []nv.SigningKey
+	var pairwise []byte
 	for _, sk := range all {
 		if sk.Algorithm == pairwiseAlg {
-			if k.pairwise == nil {
-				k.pairwise = sk.PrivateJWK
+			if pairwise == nil {
+				pairwise = sk.PrivateJWK
 			}
 			continue
 		}
 		var jwk jose.JSONWebKey
 		if err := json.Unmarshal(sk.PrivateJWK, &jwk); err != nil {
-			return nil, fmt.Errorf("signing key %s is unreadable: %w", sk.ID, err)
+			return fmt.Errorf("signing key %s is unreadable: %w", sk.ID, err)
 		}
-		k.jwks.Keys = append(k.jwks.Keys, jwk)
+		signing = append(signing, sk)
 	}
-	return k, nil
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pairwise == nil {
+		k.pairwise = pairwise
+	}
+	k.all = signing
+	k.loadedAt = k.now()
+	return nil
 }
 
-func createSigningKey(ctx context.Context, st nv.KeyStore) error {
+// jwks is the engine's key set at this moment: the signing key first (the
+// engine signs with the first key of the algorithm), then every other key
+// to publish. It reloads the keys from the store every keyRefresh.
+func (k *keys) jwks(ctx context.Context) (goidc.JSONWebKeySet, error) {
+	k.mu.Lock()
+	stale := k.now().Sub(k.loadedAt) >= keyRefresh
+	if stale {
+		k.loadedAt = k.now() // one reload at a time; a failure waits for the next period
+	}
+	k.mu.Unlock()
+	if stale {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = k.load(rctx) // on failure the keys already loaded stay in use
+		cancel()
+	}
+	k.mu.Lock()
+	all := k.all
+	k.mu.Unlock()
+	var set goidc.JSONWebKeySet
+	for _, st := range KeySchedule(all, k.now()) {
+		if !st.Published {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if err := json.Unmarshal(st.Key.PrivateJWK, &jwk); err != nil {
+			continue // checked at load
+		}
+		if st.Signing {
+			set.Keys = append([]jose.JSONWebKey{jwk}, set.Keys...)
+		} else {
+			set.Keys = append(set.Keys, jwk)
+		}
+	}
+	return set, nil
+}
+
+// KeyState is where a signing key stands in the rotation schedule at a
+// given time.
+type KeyState struct {
+	Key nv.SigningKey
+	// Signing: the key nodes sign with now (exactly one, once any key's
+	// CreatedAt has come).
+	Signing bool
+	// Published: the key is in the JWKS (upcoming, signing, or superseded
+	// less than keyRetention ago).
+	Published bool
+	// SignsFrom is when the key starts signing (its CreatedAt).
+	SignsFrom time.Time
+	// SupersededAt is when the next key starts signing (zero for the
+	// newest); PublishedUntil is SupersededAt plus the retention.
+	SupersededAt, PublishedUntil time.Time
+}
+
+// State names the state for people: "next", "signing", "published"
+// (superseded, still verifiable) or "retired".
+func (s KeyState) State() string {
+	switch {
+	case s.Signing:
+		return "signing"
+	case s.Published && s.SupersededAt.IsZero():
+		return "next"
+	case s.Published:
+		return "published"
+	}
+	return "retired"
+}
+
+// KeySchedule computes the state at now of every signing key (the pairwise
+// secret is skipped), oldest first.
+func KeySchedule(all []nv.SigningKey, now time.Time) []KeyState {
+	var ks []nv.SigningKey
+	for _, k := range all {
+		if k.Algorithm != pairwiseAlg {
+			ks = append(ks, k)
+		}
+	}
+	sort.SliceStable(ks, func(i, j int) bool { return ks[i].CreatedAt.Before(ks[j].CreatedAt) })
+	out := make([]KeyState, len(ks))
+	signing := -1
+	for i, k := range ks {
+		out[i] = KeyState{Key: k, SignsFrom: k.CreatedAt}
+		if !k.CreatedAt.After(now) {
+			signing = i
+		}
+	}
+	for i := range out {
+		if i+1 < len(out) {
+			out[i].SupersededAt = out[i+1].SignsFrom
+			out[i].PublishedUntil = out[i].SupersededAt.Add(keyRetention)
+		}
+		switch {
+		case i == signing:
+			out[i].Signing, out[i].Published = true, true
+		case i > signing: // upcoming
+			out[i].Published = true
+		default: // superseded
+			out[i].Published = now.Before(out[i].PublishedUntil)
+		}
+	}
+	return out
+}
+
+// RotateSigningKey adds a new ES256 signing key that starts signing at
+// signsFrom (now plus the activation delay): until then nodes publish it
+// next to the current key. It returns the new key's id.
+func RotateSigningKey(ctx context.Context, st nv.KeyStore, signsFrom time.Time) (string, error) {
+	k, err := newSigningKey(signsFrom)
+	if err != nil {
+		return "", err
+	}
+	if err := st.AddSigningKey(ctx, k); err != nil {
+		return "", fmt.Errorf("store signing key: %w", err)
+	}
+	return k.ID, nil
+}
+
+func newSigningKey(signsFrom time.Time) (nv.SigningKey, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return err
+		return nv.SigningKey{}, err
 	}
 	kid := randomID(12)
 	jwk := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(goidc.ES256), Use: "sig"}
 	data, err := jwk.MarshalJSON()
 	if err != nil {
+		return nv.SigningKey{}, err
+	}
+	return nv.SigningKey{ID: kid, Algorithm: string(goidc.ES256), PrivateJWK: data, CreatedAt: signsFrom}, nil
+}
+
+func createSigningKey(ctx context.Context, st nv.KeyStore, now time.Time) error {
+	k, err := newSigningKey(now)
+	if err != nil {
 		return err
 	}
-	err = st.AddSigningKey(ctx, nv.SigningKey{ID: kid, Algorithm: string(goidc.ES256), PrivateJWK: data, CreatedAt: time.Now()})
+	err = st.AddSigningKey(ctx, k)
 	if err != nil && !errors.Is(err, nv.ErrAlreadyExists) {
 		return fmt.Errorf("store signing key: %w", err)
 	}

@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	asymmetric := []goidc.SignatureAlgorithm{goidc.RS256, goidc.PS256, jose.EdDSA}
 
 	s.op, err = provider.New(cfg.Issuer, es,
-		func(context.Context) (goidc.JSONWebKeySet, error) { return k.jwks, nil },
+		k.jwks,
 		provider.WithScopes(
 			goidc.ScopeOpenID,
 			goidc.NewScope(nv.ScopeVerify),
