@@ -40,6 +40,7 @@ type appConfig struct {
 	enrichHeaders  []string
 	tokenLifetime  time.Duration
 	codeLifetime   time.Duration
+	clockSkew      time.Duration
 	sandbox        bool
 	log            *slog.Logger
 }
@@ -63,6 +64,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		Enrichment:    enrich,
 		TokenLifetime: c.tokenLifetime,
 		CodeLifetime:  c.codeLifetime,
+		ClockSkew:     c.clockSkew,
 		Logger:        c.log,
 		OnAuthorize: func(result, source string) {
 			m.Authorizations.WithLabelValues(result, source).Inc()

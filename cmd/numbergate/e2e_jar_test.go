@@ -56,6 +56,27 @@ func TestSandboxRequestObject(t *testing.T) {
 		t.Errorf("aud = issuer refused: %q %s", a.err, a.errDesc)
 	}
 
+	// RFC 9101 clients send only client_id and request (issue 6 item 10):
+	// the signed object is authoritative; plain parameters may be absent.
+	for name, drop := range map[string][]string{
+		"only client_id and request": {"response_type", "scope", "redirect_uri"},
+		"plain scope missing":        {"scope"},
+		"plain redirect absent":      {"redirect_uri"},
+	} {
+		o := base()
+		q := plainOf(o)
+		full := url.Values{"request": {p.sign(o, nil)}, "state": {"s1"}}
+		for k, v := range q {
+			full[k] = v
+		}
+		for _, k := range drop {
+			full[k] = []string{""} // authorize() deletes keys set to ""
+		}
+		if a := p.authorize(full); a.code == "" {
+			t.Errorf("%s: no code (%q %s; %d %s)", name, a.err, a.errDesc, a.status, a.body)
+		}
+	}
+
 	cases := map[string]func(*ro, url.Values){
 		"no jti":              func(o *ro, _ url.Values) { o.ID = "" },
 		"no iat":              func(o *ro, _ url.Values) { o.IssuedAt = nil },
@@ -63,11 +84,14 @@ func TestSandboxRequestObject(t *testing.T) {
 		"lifetime over 300 s": func(o *ro, _ url.Values) { o.Expiry = jwt.NewNumericDate(o.IssuedAt.Time().Add(301 * time.Second)) },
 		"wrong aud":           func(o *ro, _ url.Values) { o.Audience = jwt.Audience{"https://other.example"} },
 		"no aud":              func(o *ro, _ url.Values) { o.Audience = nil },
-		"plain scope missing": func(_ *ro, q url.Values) { q.Del("scope") },
 		"plain scope differs": func(_ *ro, q url.Values) {
 			q.Set("scope", "openid number-verification:device-phone-number:read dpv:FraudPreventionAndDetection")
 		},
-		"plain redirect absent": func(_ *ro, q url.Values) { q.Del("redirect_uri") },
+		"iat in the future": func(o *ro, _ url.Values) {
+			o.IssuedAt = jwt.NewNumericDate(time.Now().Add(24 * time.Hour))
+			o.Expiry = jwt.NewNumericDate(o.IssuedAt.Time().Add(300 * time.Second))
+		},
+		"plain redirect differs": func(_ *ro, q url.Values) { q.Set("redirect_uri", p.redirect+"x") },
 	}
 	for name, mod := range cases {
 		o := base()

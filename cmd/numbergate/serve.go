@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		enrichHeaders:  enrichHeaders,
 		tokenLifetime:  cfg.Auth.TokenLifetime,
 		codeLifetime:   cfg.Auth.CodeLifetime,
+		clockSkew:      cfg.Auth.ClockSkew,
 		log:            log,
 	})
 	if err != nil {

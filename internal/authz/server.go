@@ -27,10 +27,8 @@ const (
 	tokenPath     = "/token"
 )
 
-// MaxTokenLifetime is the vwip bound on Number Verification access tokens.
-const MaxTokenLifetime = 300 * time.Second
-
-// DefaultClockSkew is the default tolerance for clients' clocks.
+// DefaultClockSkew is the tolerance for clients' clocks when Config sets
+// none.
 const DefaultClockSkew = 5 * time.Second
 
 // Config is what the authorization server is built from.
@@ -81,9 +79,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, errors.New("authz: Store, Resolver and ClientAddr are required")
 	}
 	if cfg.TokenLifetime <= 0 {
-		cfg.TokenLifetime = MaxTokenLifetime
+		cfg.TokenLifetime = nv.MaxTokenLifetime
 	}
-	if cfg.TokenLifetime > MaxTokenLifetime {
+	if cfg.TokenLifetime > nv.MaxTokenLifetime {
 		return nil, fmt.Errorf("authz: token lifetime %s exceeds the 300 s CAMARA allows", cfg.TokenLifetime)
 	}
 	if cfg.CodeLifetime <= 0 {
@@ -106,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, keys: k}
-	es := &engineStore{st: cfg.Store, tokenLifetime: cfg.TokenLifetime, now: cfg.Now}
+	es := &engineStore{st: cfg.Store, tokenLifetime: cfg.TokenLifetime, retainAfterCode: cfg.TokenLifetime + cfg.ClockSkew, now: cfg.Now}
 	asymmetric := []goidc.SignatureAlgorithm{goidc.RS256, goidc.PS256, jose.EdDSA}
 
 	s.op, err = provider.New(cfg.Issuer, es,
@@ -119,15 +117,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 				return len(s) > len(nv.PurposePrefix) && s[:len(nv.PurposePrefix)] == nv.PurposePrefix
 			}),
 		),
-		provider.WithOpenIDScopeRequired(),
 		provider.WithAuthCodeGrant(es, goidc.ResponseTypeCode),
 		provider.WithAuthCodeLifetime(int(cfg.CodeLifetime.Seconds())),
 		provider.WithPKCE(goidc.CodeChallengeMethodSHA256),
 		provider.WithPrivateKeyJWTAuthn(goidc.ES256, asymmetric...),
-		provider.WithJWTLifetime(int(maxJWTLifetime.Seconds())),
+		// serveToken applies CAMARA's bounds first (exp at most 300 s
+		// ahead, clock skew aside); the engine's own must not be stricter.
+		provider.WithJWTLifetime(int((maxJWTLifetime + cfg.ClockSkew).Seconds())),
+		provider.WithJWTLeewayTime(int(cfg.ClockSkew.Seconds())),
 		provider.WithJTIConsumer(s.consumeAssertionJTI),
 		provider.WithIDTokenSignatureAlgs(goidc.ES256),
-		provider.WithIDTokenLifetime(int(MaxTokenLifetime.Seconds())),
+		provider.WithIDTokenLifetime(int(nv.MaxTokenLifetime.Seconds())),
 		provider.WithSubIdentifierTypes(goidc.SubIdentifierPairwise),
 		provider.WithPairwiseSubject(k.pairwiseSubject),
 		provider.WithOpaqueTokens(es),
@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		provider.WithPolicies(s.networkPolicy()),
 		provider.WithIssuerResponseParameter(),
 		provider.WithErrorRenderer(s.renderError),
-		provider.WithErrorHandler(s.logError),
+		provider.WithErrorHandler(s.handleEngineError),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("authz: build provider: %w", err)
@@ -173,31 +173,6 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
-// serveToken applies CAMARA's client-assertion lifetime bounds, then hands
-// the request to the engine.
-func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the token request body must be application/x-www-form-urlencoded and at most 64 KiB")
-		return
-	}
-	if a := r.PostForm.Get("client_assertion"); a != "" {
-		info, msg := s.checkAssertion(a)
-		if msg != "" {
-			writeOAuthError(w, http.StatusUnauthorized, "invalid_client", msg)
-			return
-		}
-		r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, info))
-	}
-	s.engine.ServeHTTP(w, r)
-}
-
-func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
-}
-
 // buildDiscovery renders the engine's discovery document once and trims it
 // to what numbergate really serves.
 func (s *Server) buildDiscovery() ([]byte, error) {
@@ -219,6 +194,8 @@ func (s *Server) buildDiscovery() ([]byte, error) {
 	doc["request_parameter_supported"] = true
 	doc["request_object_signing_alg_values_supported"] = requestObjectAlgs
 	doc["claims_parameter_supported"] = false
+	doc["request_uri_parameter_supported"] = false
+	doc["response_modes_supported"] = []string{"query"}
 	return json.MarshalIndent(doc, "", "  ")
 }
 
@@ -257,17 +234,6 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <p>{{.Description}}</p></body></html>
 `))
 
-// logError records engine errors. Their text never holds a number or a
-// token: the engine's errors describe the protocol step that failed.
-func (s *Server) logError(ctx context.Context, err error) {
-	var oe goidc.Error
-	if errors.As(err, &oe) && oe.Code != goidc.ErrorCodeInternalError {
-		s.log.InfoContext(ctx, "oauth request rejected", "error", string(oe.Code), "description", oe.Description)
-		return
-	}
-	s.log.ErrorContext(ctx, "oauth request failed", "err", err)
-}
-
 // bufferWriter captures a handler's response in memory.
 type bufferWriter struct {
 	header http.Header
@@ -278,3 +244,15 @@ type bufferWriter struct {
 func (b *bufferWriter) Header() http.Header         { return b.header }
 func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
 func (b *bufferWriter) WriteHeader(status int)      { b.status = status }
+
+// copyTo sends the captured response.
+func (b *bufferWriter) copyTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}

@@ -21,14 +21,81 @@ const (
 	storePurpose = "purpose"
 )
 
-// engineStore adapts nv.Store to the engine's manager interfaces. Grants and
-// sessions are kept as the engine's JSON; what must be enforced (single use
-// of codes, revocation) is enforced by the store in one atomic operation.
+// engineStore adapts nv.Store to the engine's manager interfaces
+// (goidc.AuthManager, GrantManager, OpaqueTokenManager, DCRManager).
+//
+// The engine (go-oidc v0.23.0) tells its storage what happened only through
+// the state of the object it saves. Which numbergate operation each call is
+// gets decided in one place, the event functions below (sessionEvent,
+// grantEvent), and nowhere else; TestEngineEvents pins the engine's calls,
+// so an upgrade that changes them fails a test rather than production.
+//
+//	engine call                            event            store operation
+//	SaveSession(Status success|failure)    sessionFinished  none: nothing is kept
+//	SaveSession(Status pending, other)     sessionPending   refused (never suspended)
+//	SaveGrant(RevokedAt != 0)              grantRevoked     RevokeGrant
+//	SaveGrant(AuthCodeConsumedAt != 0)     codeRedeemed     RedeemGrant
+//	SaveGrant(new, with a code)            grantCreated     CreateGrant
+//	token handler (WithTokenHandler)       tokenIssued      SaveToken
+//	SaveToken (OpaqueTokenManager)         -                none: tokenIssued stored it
+//
+// Authorization codes are kept as their SHA-256 hex, like access tokens: a
+// copy of the database holds no redeemable code.
 type engineStore struct {
 	st            nv.Store
 	tokenLifetime time.Duration
-	now           func() time.Time
+	// retainAfterCode is how long a grant is kept after its code expires:
+	// the token lifetime plus the clock skew, so that a late reuse of the
+	// code still finds the grant and revokes what it issued.
+	retainAfterCode time.Duration
+	now             func() time.Time
 }
+
+// event names one engine event.
+type event string
+
+const (
+	sessionFinished event = "session_finished"
+	sessionPending  event = "session_pending"
+	grantCreated    event = "grant_created"
+	codeRedeemed    event = "code_redeemed"
+	grantRevoked    event = "grant_revoked"
+	grantUnknown    event = "grant_unknown"
+)
+
+// sessionEvent decides what a SaveSession call means. numbergate's only
+// policy authenticates in one step (network-based, no interaction), so the
+// engine saves a session only to record its outcome, right before it
+// creates the grant (success) or redirects the error (failure). Neither is
+// ever read back: the callback endpoint that would read a session is not
+// routed. So nothing is written (issue 7: write nothing that is never read).
+func sessionEvent(as *goidc.AuthnSession) event {
+	switch as.Status {
+	case goidc.StatusSuccess, goidc.StatusFailure:
+		return sessionFinished
+	default:
+		return sessionPending
+	}
+}
+
+// grantEvent decides what a SaveGrant call means. Revocation is checked
+// first: the engine revokes a grant after any failed redemption, including
+// one that had already marked the code consumed.
+func grantEvent(g *goidc.Grant) event {
+	switch {
+	case g.RevokedAt != 0:
+		return grantRevoked
+	case g.AuthCodeConsumedAt != 0:
+		return codeRedeemed
+	case g.AuthCode != "":
+		return grantCreated
+	default:
+		return grantUnknown
+	}
+}
+
+// hashCode is how an authorization code is kept and looked up.
+func hashCode(code string) string { return nv.HashToken(code) }
 
 func notFound(err error) error {
 	if errors.Is(err, nv.ErrNotFound) {
@@ -37,16 +104,19 @@ func notFound(err error) error {
 	return err
 }
 
-// SaveSession implements goidc.AuthManager.
-func (s *engineStore) SaveSession(ctx context.Context, as *goidc.AuthnSession) error {
-	data, err := json.Marshal(as)
-	if err != nil {
-		return fmt.Errorf("encode authorization session: %w", err)
+// SaveSession implements goidc.AuthManager: see sessionEvent.
+func (s *engineStore) SaveSession(_ context.Context, as *goidc.AuthnSession) error {
+	switch sessionEvent(as) {
+	case sessionFinished:
+		return nil
+	default:
+		return fmt.Errorf("authorization session in state %q: numbergate never suspends an authorization", as.Status)
 	}
-	return s.st.SaveAuthSession(ctx, nv.AuthSession{ID: as.ID, Data: data, ExpiresAt: time.Unix(int64(as.ExpiresAt), 0)})
 }
 
-// Session implements goidc.AuthManager.
+// Session implements goidc.AuthManager. No session is ever stored (see
+// sessionEvent); the lookup goes to the store all the same, so that a
+// future policy that suspends an authorization finds what it saved.
 func (s *engineStore) Session(ctx context.Context, id string) (*goidc.AuthnSession, error) {
 	rec, err := s.st.AuthSession(ctx, id, s.now())
 	if err != nil {
@@ -62,7 +132,10 @@ func (s *engineStore) Session(ctx context.Context, id string) (*goidc.AuthnSessi
 // GrantByAuthCode implements goidc.AuthManager. A revoked grant's code is
 // not found, so every later attempt is invalid_grant.
 func (s *engineStore) GrantByAuthCode(ctx context.Context, code string) (*goidc.Grant, error) {
-	rec, err := s.st.GrantByAuthCode(ctx, code)
+	if code == "" {
+		return nil, goidc.ErrNotFound
+	}
+	rec, err := s.st.GrantByAuthCode(ctx, hashCode(code))
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -86,37 +159,68 @@ func decodeGrant(data []byte) (*goidc.Grant, error) {
 	return &g, nil
 }
 
-// SaveGrant implements goidc.GrantManager. The engine saves a grant when it
-// is created at /authorize, when its code is redeemed, and when it is
-// revoked (after any failed redemption, a reused code included).
-func (s *engineStore) SaveGrant(ctx context.Context, g *goidc.Grant) error {
-	if g.RevokedAt != 0 {
-		return s.st.RevokeGrant(ctx, g.ID)
-	}
-	data, err := json.Marshal(g)
+// encodeGrant is the engine's grant as stored: without the code (the
+// store indexes its hash; the engine never reads it back from the grant).
+func encodeGrant(g *goidc.Grant) ([]byte, error) {
+	c := *g
+	c.AuthCode = ""
+	data, err := json.Marshal(&c)
 	if err != nil {
-		return fmt.Errorf("encode grant: %w", err)
+		return nil, fmt.Errorf("encode grant: %w", err)
 	}
-	if g.AuthCodeConsumedAt != 0 {
-		err := s.st.RedeemGrant(ctx, g.ID, data, s.now())
-		switch {
-		case errors.Is(err, nv.ErrConsumed), errors.Is(err, nv.ErrNotFound):
-			// Another request (maybe on another node) redeemed it first.
-			return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "the authorization code has already been redeemed", err)
-		case err != nil:
-			return err
-		}
-		return nil
-	}
-	// The grant must outlive its code and the tokens it may issue, so that
-	// a late reuse of the code still finds and revokes them.
-	expires := time.Unix(int64(g.AuthCodeExpiresAt), 0).Add(s.tokenLifetime + time.Minute)
-	return s.st.CreateGrant(ctx, nv.Grant{ID: g.ID, AuthCode: g.AuthCode, Data: data, ExpiresAt: expires})
+	return data, nil
 }
 
+// SaveGrant implements goidc.GrantManager: see grantEvent.
+func (s *engineStore) SaveGrant(ctx context.Context, g *goidc.Grant) error {
+	switch grantEvent(g) {
+	case grantRevoked:
+		return s.st.RevokeGrant(ctx, g.ID)
+	case codeRedeemed:
+		return s.redeemCode(ctx, g)
+	case grantCreated:
+		return s.createGrant(ctx, g)
+	default:
+		return fmt.Errorf("grant %s without a code: numbergate issues grants only with the authorization code flow", g.ID)
+	}
+}
+
+// createGrant stores the grant /authorize issued. It must outlive its code
+// and the tokens it may issue, so that a late reuse of the code still finds
+// and revokes them; Collect removes it after that.
+func (s *engineStore) createGrant(ctx context.Context, g *goidc.Grant) error {
+	data, err := encodeGrant(g)
+	if err != nil {
+		return err
+	}
+	expires := time.Unix(int64(g.AuthCodeExpiresAt), 0).Add(s.retainAfterCode)
+	return s.st.CreateGrant(ctx, nv.Grant{ID: g.ID, AuthCode: hashCode(g.AuthCode), Data: data, ExpiresAt: expires})
+}
+
+// redeemCode marks the code consumed; only one redemption (on any node)
+// wins, the others are invalid_grant (and the engine then revokes the
+// grant).
+func (s *engineStore) redeemCode(ctx context.Context, g *goidc.Grant) error {
+	data, err := encodeGrant(g)
+	if err != nil {
+		return err
+	}
+	err = s.st.RedeemGrant(ctx, g.ID, data, s.now())
+	switch {
+	case errors.Is(err, nv.ErrConsumed), errors.Is(err, nv.ErrNotFound):
+		return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "invalid grant", errCodeRedeemed)
+	case err != nil:
+		return err
+	}
+	return nil
+}
+
+// errCodeRedeemed explains every lost redemption race.
+var errCodeRedeemed = errors.New("the authorization code has already been redeemed")
+
 // SaveToken implements goidc.OpaqueTokenManager. The record was already
-// stored by saveAccessToken (the engine's token handler), which also sees
-// the grant and so the subscriber; nothing is left to do here.
+// stored by saveAccessToken (the engine's token handler, which also sees
+// the grant and so the subscriber); nothing is left to do here.
 func (s *engineStore) SaveToken(context.Context, *goidc.Token) error { return nil }
 
 // Token implements goidc.OpaqueTokenManager (used only by engine features
@@ -134,8 +238,11 @@ func (s *engineStore) Token(ctx context.Context, value string) (*goidc.Token, er
 	}, nil
 }
 
-// saveAccessToken is the engine's token handler: it stores the hash of a
-// freshly issued opaque token with what the API needs to answer.
+// saveAccessToken is the tokenIssued event (the engine's token handler): it
+// stores the hash of a freshly issued opaque token with what the API needs
+// to answer. The store refuses it if the grant was revoked meanwhile (a
+// concurrent redemption of the same code lost and revoked it): then no
+// token is issued at all.
 func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *goidc.Grant) error {
 	str := func(k string) string { v, _ := g.Store[k].(string); return v }
 	msisdn, err := nv.ParsePhoneNumber(str(storeMSISDN))
@@ -167,15 +274,16 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 		ExpiresAt:  time.Unix(int64(tkn.ExpiresAt), 0),
 	})
 	if errors.Is(err, nv.ErrNotFound) {
-		// A concurrent redemption of the same code lost and revoked the
-		// grant before this token was stored: no token is issued.
-		return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "the authorization code has already been redeemed", err)
+		return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "invalid grant", errCodeRedeemed)
 	}
 	return err
 }
 
-// Client implements goidc.DCRManager's lookup: onboarded clients come from
-// the store, so `numbergate clients add` takes effect without a restart.
+// Client implements goidc.DCRManager's lookup, the only way go-oidc v0.23.0
+// looks clients up in a store (its alternative, static clients, is fixed at
+// start-up): onboarded clients come from the store, so `numbergate clients
+// add` takes effect without a restart. The registration endpoint that DCR
+// would add is not routed (TestRegistrationEndpointUnreachable).
 func (s *engineStore) Client(ctx context.Context, id string) (*goidc.Client, error) {
 	c, err := s.st.Client(ctx, id)
 	if err != nil {
@@ -184,17 +292,15 @@ func (s *engineStore) Client(ctx context.Context, id string) (*goidc.Client, err
 	return engineClient(c)
 }
 
-// SaveClient and DeleteClient complete goidc.DCRManager. Dynamic client
-// registration is not exposed (its endpoint is not routed); clients are
-// onboarded by the operator with `numbergate clients`.
-func (s *engineStore) SaveClient(context.Context, *goidc.Client) error {
-	return errors.New("dynamic client registration is disabled")
-}
+// errNoRegistration answers the DCR writes: clients are onboarded by the
+// operator with `numbergate clients`.
+var errNoRegistration = errors.New("dynamic client registration is disabled")
 
-// DeleteClient: see SaveClient.
-func (s *engineStore) DeleteClient(context.Context, string) error {
-	return errors.New("dynamic client registration is disabled")
-}
+// SaveClient completes goidc.DCRManager; it always fails.
+func (s *engineStore) SaveClient(context.Context, *goidc.Client) error { return errNoRegistration }
+
+// DeleteClient completes goidc.DCRManager; it always fails.
+func (s *engineStore) DeleteClient(context.Context, string) error { return errNoRegistration }
 
 // purposeScopeID is the engine scope that matches every dpv: value; which
 // purposes a client may use is checked by the policy against nv.Client.

@@ -16,11 +16,15 @@ import (
 const (
 	DefaultAdminListen   = "127.0.0.1:9090"
 	DefaultIdleTimeout   = 2 * time.Hour
-	DefaultTokenLifetime = 300 * time.Second
+	DefaultTokenLifetime = nv.MaxTokenLifetime
 	// MaxTokenLifetime is the CAMARA limit on an access token's lifetime.
-	MaxTokenLifetime    = 300 * time.Second
+	MaxTokenLifetime    = nv.MaxTokenLifetime
 	DefaultCodeLifetime = 60 * time.Second
 	MaxCodeLifetime     = 10 * time.Minute
+	// DefaultClockSkew is how far a client's clock may be off for iat,
+	// nbf and exp of its assertions and request objects.
+	DefaultClockSkew = 5 * time.Second
+	MaxClockSkew     = time.Minute
 )
 
 // DefaultOrder is the order sources are tried in when network.order is not
@@ -134,6 +138,9 @@ type Auth struct {
 	TokenLifetime time.Duration
 	// CodeLifetime is the authorization code lifetime.
 	CodeLifetime time.Duration
+	// ClockSkew is the tolerance for clients' clocks (default
+	// DefaultClockSkew, at most MaxClockSkew).
+	ClockSkew time.Duration
 }
 
 // Secret is a shared secret from the configuration. Formatting it prints

@@ -46,7 +46,7 @@ func TestParseExample(t *testing.T) {
 				Headers: []string{"X-Msisdn"},
 			},
 		},
-		Auth:  Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second},
+		Auth:  Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second, ClockSkew: 5 * time.Second},
 		Store: DefaultStore(),
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -91,7 +91,7 @@ network:
 	if cfg.Network.RADIUS.IdleTimeout != DefaultIdleTimeout {
 		t.Errorf("idle timeout %v", cfg.Network.RADIUS.IdleTimeout)
 	}
-	if cfg.Auth.TokenLifetime != DefaultTokenLifetime || cfg.Auth.CodeLifetime != DefaultCodeLifetime {
+	if cfg.Auth.TokenLifetime != DefaultTokenLifetime || cfg.Auth.CodeLifetime != DefaultCodeLifetime || cfg.Auth.ClockSkew != DefaultClockSkew {
 		t.Errorf("auth %+v", cfg.Auth)
 	}
 	if cfg.Network.CGNAT != nil || cfg.Network.HeaderEnrichment != nil {
@@ -150,9 +150,10 @@ func TestParseProblems(t *testing.T) {
 			`network.order[3]: "magic" is not a network source`}},
 		{"order missing source", minimal + "network:\n  order: [radius]\n  static: [{prefix: 192.0.2.1, msisdn: \"+34600000001\"}]\n  radius: {listen: \":1813\", clients: [{cidr: 10.0.0.1, secret: x}]}\n", []string{
 			`network.order: "static" is configured but missing from the order`}},
-		{"token lifetime", minimal + "auth:\n  token_lifetime: 1h\n  code_lifetime: 0s\n", []string{
+		{"token lifetime", minimal + "auth:\n  token_lifetime: 1h\n  code_lifetime: 0s\n  clock_skew: 2m\n", []string{
 			"auth.token_lifetime: 1h is longer than the maximum of 5m0s",
-			"auth.code_lifetime: must be positive"}},
+			"auth.code_lifetime: must be positive",
+			"auth.clock_skew: 2m is longer than the maximum of 1m0s"}},
 		{"unknown top key", minimal + "listne: x\n", []string{`line 5: listne: unknown key "listne" (valid keys here: listen, issuer,`}},
 		{"unknown nested key", minimal + "network:\n  radius:\n    listen: :1813\n    secret: x\n    clients: [{cidr: 10.0.0.1, secret: x}]\n", []string{
 			`line 8: network.radius.secret: unknown key "secret" (valid keys here: listen, clients, idle_timeout)`}},

@@ -38,6 +38,7 @@ log_level: info
 auth:
   token_lifetime: 300s   # access token lifetime, at most 300s (default 300s)
   code_lifetime: 60s     # authorization code lifetime (default 60s)
+  clock_skew: 5s         # tolerance for clients' clocks on iat/nbf/exp (default 5s, at most 1m)
 
 # Network-based authentication: where the number behind a connection comes from.
 network:

@@ -70,6 +70,7 @@ type rawEnrich struct {
 type rawAuth struct {
 	TokenLifetime string `yaml:"token_lifetime"`
 	CodeLifetime  string `yaml:"code_lifetime"`
+	ClockSkew     string `yaml:"clock_skew"`
 }
 
 // rawTypes lets an unknown-key error list the keys valid at that place.

@@ -63,10 +63,11 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 		cfg.Network = network(ps, raw.Network)
 	}
 
-	cfg.Auth = Auth{TokenLifetime: DefaultTokenLifetime, CodeLifetime: DefaultCodeLifetime}
+	cfg.Auth = Auth{TokenLifetime: DefaultTokenLifetime, CodeLifetime: DefaultCodeLifetime, ClockSkew: DefaultClockSkew}
 	if raw.Auth != nil {
 		cfg.Auth.TokenLifetime = duration(ps, "auth.token_lifetime", raw.Auth.TokenLifetime, DefaultTokenLifetime, MaxTokenLifetime)
 		cfg.Auth.CodeLifetime = duration(ps, "auth.code_lifetime", raw.Auth.CodeLifetime, DefaultCodeLifetime, MaxCodeLifetime)
+		cfg.Auth.ClockSkew = duration(ps, "auth.clock_skew", raw.Auth.ClockSkew, DefaultClockSkew, MaxClockSkew)
 	}
 	return cfg
 }

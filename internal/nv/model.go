@@ -18,6 +18,11 @@ const (
 	PurposePrefix = "dpv:"
 )
 
+// MaxTokenLifetime is CAMARA's bound on a Number Verification access
+// token's lifetime (and the default lifetime): the one definition that
+// config, authz and the sandbox use.
+const MaxTokenLifetime = 300 * time.Second
+
 // Scopes is every scope value numbergate offers (purposes aside).
 var Scopes = []string{ScopeOpenID, ScopeVerify, ScopeDevicePhoneNumber}
 

@@ -27,6 +27,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/numbergate/numbergate/internal/api"
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
@@ -145,16 +146,16 @@ func TokenHandler(tokens nv.TokenStore, now func() time.Time) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "The requested method is not allowed on this resource; use POST.")
+			api.WriteError(w, nv.Errorf(nv.CodeMethodNotAllowed, "The requested method is not allowed on this resource; use POST."))
 			return
 		}
 		if !jsonContentType(r.Header) {
-			writeError(w, http.StatusUnsupportedMediaType, "The request body must be sent with Content-Type: application/json.")
+			api.WriteError(w, nv.Errorf(nv.CodeUnsupportedMedia, "The request body must be sent with Content-Type: application/json."))
 			return
 		}
 		req, err := parseTokenRequest(r)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			api.WriteError(w, nv.Errorf(nv.CodeInvalidArgument, "%s", err.Error()))
 			return
 		}
 		value := make([]byte, 32)
@@ -173,7 +174,7 @@ func TokenHandler(tokens nv.TokenStore, now func() time.Time) http.Handler {
 			ExpiresAt:  t.Add(time.Duration(req.expiresIn) * time.Second),
 		}
 		if err := tokens.SaveToken(r.Context(), at); err != nil {
-			writeError(w, http.StatusInternalServerError, "the token could not be stored")
+			api.WriteError(w, fmt.Errorf("sandbox: store the test token: %w", err))
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -181,6 +182,13 @@ func TokenHandler(tokens nv.TokenStore, now func() time.Time) http.Handler {
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "expires_in": max(req.expiresIn, 0)})
 	})
 }
+
+// Bounds of expiresIn, in seconds: at most the token lifetime CAMARA
+// allows; at least a day in the past (an expired token for testers).
+const (
+	MinExpiresIn = -86400
+	maxExpiresIn = int(nv.MaxTokenLifetime / time.Second)
+)
 
 type mintRequest struct {
 	phone     nv.PhoneNumber
@@ -220,10 +228,10 @@ func parseTokenRequest(r *http.Request) (mintRequest, error) {
 			m.scopes = append(m.scopes, s)
 		}
 	}
-	m.expiresIn = 300
+	m.expiresIn = maxExpiresIn
 	if req.ExpiresIn != nil {
-		if *req.ExpiresIn > 300 {
-			return m, errors.New("expiresIn must be at most 300 seconds (CAMARA's bound on Number Verification tokens)")
+		if *req.ExpiresIn > maxExpiresIn || *req.ExpiresIn < MinExpiresIn {
+			return m, fmt.Errorf("expiresIn must be between %d and %d seconds (at most CAMARA's bound on Number Verification tokens; <= 0 mints an already expired token)", MinExpiresIn, maxExpiresIn)
 		}
 		m.expiresIn = *req.ExpiresIn
 	}
@@ -232,29 +240,6 @@ func parseTokenRequest(r *http.Request) (mintRequest, error) {
 		m.method = nv.AuthOther
 	}
 	return m, nil
-}
-
-// errorBody is the CAMARA error body, fields in the API's order.
-type errorBody struct {
-	Status  int    `json:"status"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	code := nv.CodeInvalidArgument
-	switch {
-	case status == http.StatusMethodNotAllowed:
-		code = nv.CodeMethodNotAllowed
-	case status == http.StatusUnsupportedMediaType:
-		code = nv.CodeUnsupportedMedia
-	case status >= 500:
-		code = nv.CodeInternal
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(errorBody{Status: status, Code: string(code), Message: msg})
 }
 
 // jsonContentType reports whether h declares a JSON body, as the API
