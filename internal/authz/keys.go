@@ -45,7 +45,7 @@ const pairwiseAlg = "pairwise-hmac-sha256"
 const (
 	// keyRetention is how long a superseded key stays published: the ID
 	// token lifetime plus the clock skew a relying party may allow.
-	keyRetention = MaxTokenLifetime + DefaultClockSkew + time.Minute
+	keyRetention = nv.MaxTokenLifetime + DefaultClockSkew + time.Minute
 	keyRefresh   = 2 * time.Second
 )
 
