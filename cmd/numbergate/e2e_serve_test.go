@@ -28,6 +28,9 @@ type servedNode struct {
 	cfgPath       string
 	stop          func()
 	logs          *syncWriter
+	// atStoreClose are the background goroutines still running when the
+	// store closed (see runningBackground).
+	atStoreClose []string
 }
 
 // startServe writes a config file for dir and runs the real serve path on
@@ -63,15 +66,17 @@ func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedN
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
+	n := &servedNode{}
 	go func() {
-		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat, ready: func() { close(ready) }})
+		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat, ready: func() { close(ready) },
+			storeClosing: func() { n.atStoreClose = runningBackground() }})
 	}()
 	select {
 	case <-ready:
 	case err := <-done:
 		t.Fatalf("serve did not start: %v", err)
 	}
-	n := &servedNode{issuer: issuer, admin: "http://" + adm.Addr().String(), cfgPath: cfgPath, logs: logs}
+	n.issuer, n.admin, n.cfgPath, n.logs = issuer, "http://"+adm.Addr().String(), cfgPath, logs
 	var stopped bool
 	n.stop = func() {
 		if stopped {

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/numbergate/numbergate/internal/cgnat"
 	"github.com/numbergate/numbergate/internal/config"
@@ -13,16 +14,11 @@ import (
 	"github.com/numbergate/numbergate/internal/radius"
 )
 
-// feeds are the network feeds running beside the HTTP listeners.
-type feeds struct{ wg sync.WaitGroup }
-
-// Wait returns once every feed has stopped.
-func (f *feeds) Wait() { f.wg.Wait() }
-
-// startFeeds starts the configured network feeds; they stop with ctx.
-// Listeners are bound before it returns, so a bad address fails the start.
-func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, log *slog.Logger, ls serveListeners) (*feeds, error) {
-	f := &feeds{}
+// startFeeds starts the configured network feeds in bg; they stop with
+// ctx. Listeners are bound before it returns, so a bad address fails the
+// start; the feeds started before a failure are in bg, for the caller to
+// cancel and wait for.
+func startFeeds(ctx context.Context, bg *errgroup.Group, cfg *config.Config, st nv.Store, a *app, log *slog.Logger, ls serveListeners) error {
 	if rc := cfg.Network.RADIUS; rc != nil {
 		clients := make([]radius.Client, len(rc.Clients))
 		for i, c := range rc.Clients {
@@ -37,23 +33,22 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("network.radius: %w", err)
+			return fmt.Errorf("network.radius: %w", err)
 		}
 		pc := ls.radius
 		if pc == nil {
 			if pc, err = net.ListenPacket("udp", rc.Listen); err != nil {
-				return nil, fmt.Errorf("network.radius.listen: %w", err)
+				return fmt.Errorf("network.radius.listen: %w", err)
 			}
 		}
 		log.Info("listening", "listener", "radius", "addr", pc.LocalAddr().String())
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
+		bg.Go(func() error {
 			defer pc.Close()
 			if err := srv.Serve(ctx, pc); err != nil {
-				log.Error("radius accounting server stopped", "err", err)
+				return fmt.Errorf("radius accounting: %w", err)
 			}
-		}()
+			return nil
+		})
 	}
 	if cc := cfg.Network.CGNAT; cc != nil {
 		ing, err := cgnat.New(cgnat.Config{SyslogListen: cc.SyslogListen, Files: cc.Files, Senders: cc.Senders}, st, cgnat.Options{
@@ -66,32 +61,31 @@ func startFeeds(ctx context.Context, cfg *config.Config, st nv.Store, a *app, lo
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("network.cgnat: %w", err)
+			return fmt.Errorf("network.cgnat: %w", err)
 		}
 		if len(cc.Files) > 0 {
 			n, err := ing.IngestFiles(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("network.cgnat.files: %w", err)
+				return fmt.Errorf("network.cgnat.files: %w", err)
 			}
 			log.Info("cgnat allocation logs ingested", "applied", n.Applied, "malformed", n.Malformed, "unmatched", n.Unmatched)
 		}
 		pc := ls.cgnat
 		if pc == nil && cc.SyslogListen != "" {
 			if pc, err = net.ListenPacket("udp", cc.SyslogListen); err != nil {
-				return nil, fmt.Errorf("network.cgnat.syslog_listen: %w", err)
+				return fmt.Errorf("network.cgnat.syslog_listen: %w", err)
 			}
 		}
 		if pc != nil {
 			log.Info("listening", "listener", "cgnat-syslog", "addr", pc.LocalAddr().String())
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
+			bg.Go(func() error {
 				defer pc.Close()
 				if err := ing.Serve(ctx, pc); err != nil {
-					log.Error("cgnat syslog listener stopped", "err", err)
+					return fmt.Errorf("cgnat syslog: %w", err)
 				}
-			}()
+				return nil
+			})
 		}
 	}
-	return f, nil
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/numbergate/numbergate/internal/cmdline"
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/netid"
@@ -96,7 +98,12 @@ func runSandboxOn(ctx context.Context, ln net.Listener, issuer, dataDir string, 
 		ln.Close()
 		return err
 	}
-	go a.collectLoop(ctx, time.Minute)
+	// The store collector is stopped and waited for before the store closes.
+	ctx, cancel := context.WithCancel(ctx)
+	var bg errgroup.Group
+	defer bg.Wait()
+	defer cancel()
+	bg.Go(func() error { a.collectLoop(ctx, time.Minute); return nil })
 	fmt.Fprint(stdout, sandbox.QuickStart(issuer, dataDir, string(netid.SandboxDefaultNumber)))
 	if ready != nil {
 		ready()

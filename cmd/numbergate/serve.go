@@ -11,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/numbergate/numbergate/internal/cmdline"
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/netid"
@@ -56,6 +58,8 @@ type serveListeners struct {
 	radius, cgnat net.PacketConn
 	// ready, if set, is called once everything is listening.
 	ready func()
+	// storeClosing, if set, is called just before the store closes.
+	storeClosing func()
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveListeners) (err error) {
@@ -63,7 +67,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() {
+		if ls.storeClosing != nil {
+			ls.storeClosing()
+		}
+		st.Close()
+	}()
 	if sq, ok := st.(*sqlite.Store); ok {
 		warnTightened(log, sq)
 	}
@@ -110,15 +119,28 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 			return err
 		}
 	}
+	// Every goroutine serve starts (feeds, the store collector) runs in bg
+	// and is stopped and waited for before the store closes (the deferred
+	// Close above runs after this), also when start-up fails half-way.
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	feeds, err := startFeeds(ctx, cfg, st, a, log, ls)
-	if err != nil {
+	var bg errgroup.Group
+	started := false
+	defer func() {
+		cancel(nil)
+		if werr := bg.Wait(); werr != nil {
+			log.Error("network feed stopped with an error", "err", werr)
+		}
+		if started {
+			log.Info("numbergate stopped")
+		}
+	}()
+	if err := startFeeds(ctx, &bg, cfg, st, a, log, ls); err != nil {
 		ls.public.Close()
 		ls.admin.Close()
 		return err
 	}
-	go a.collectLoop(ctx, time.Minute)
+	bg.Go(func() error { a.collectLoop(ctx, time.Minute); return nil })
+	started = true
 	log.Info("numbergate serving", "issuer", cfg.Issuer, "sources", sourceNames(resolver))
 	if ls.ready != nil {
 		ls.ready()
@@ -127,9 +149,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		server.Listener{Name: "public", Listener: ls.public, Handler: a.public},
 		server.Listener{Name: "admin", Listener: ls.admin, Handler: a.admin},
 	)
-	cancel(nil)
-	feeds.Wait()
-	log.Info("numbergate stopped")
 	return err
 }
 
