@@ -15,6 +15,8 @@ import (
 	"github.com/numbergate/numbergate/internal/admin"
 	"github.com/numbergate/numbergate/internal/api"
 	"github.com/numbergate/numbergate/internal/authz"
+	"github.com/numbergate/numbergate/internal/config"
+	"github.com/numbergate/numbergate/internal/limits"
 	"github.com/numbergate/numbergate/internal/netid"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/server"
@@ -42,7 +44,10 @@ type appConfig struct {
 	codeLifetime   time.Duration
 	clockSkew      time.Duration
 	sandbox        bool
-	log            *slog.Logger
+	// limits of serve (the sandbox has none); daily quotas are on
+	// whenever limits are.
+	limits *config.Limits
+	log    *slog.Logger
 }
 
 func newApp(ctx context.Context, c appConfig) (*app, error) {
@@ -85,6 +90,21 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	if c.sandbox {
 		routes.SandboxTokens = sandboxTokens(c.store)
 	}
+	if c.limits != nil {
+		routes.Guard = limits.New(limits.Config{
+			AuthorizePerAddress: keyedLimiter(c.limits.AuthorizePerAddress),
+			TokenPerClient:      keyedLimiter(c.limits.TokenPerClient),
+			APIPerClient:        keyedLimiter(c.limits.APIPerClient),
+			Clients:             c.store,
+			Tokens:              c.store,
+			Usage:               c.store,
+			ClientAddr:          func(r *http.Request) netip.AddrPort { return netid.ClientAddr(r, c.trustedProxies) },
+			Issuer:              c.issuer,
+			APIError:            func(w http.ResponseWriter, err error) { api.WriteError(w, err) },
+			OnLimited:           func(route, reason string) { m.Limited.WithLabelValues(route, reason).Inc() },
+			Logger:              c.log,
+		}).Wrap
+	}
 	return &app{
 		log:      c.log,
 		store:    c.store,
@@ -93,6 +113,14 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		public:   routes.Handler(),
 		admin:    admin.NewHandler(reg, c.store.Ping),
 	}, nil
+}
+
+// keyedLimiter is a per-key limiter of r, or nil when r is off.
+func keyedLimiter(r config.Rate) *limits.Keyed {
+	if r.Off() {
+		return nil
+	}
+	return limits.NewKeyed(r.N, r.Per, limits.DefaultMaxKeys)
 }
 
 // collectLoop removes expired rows from the store every interval.

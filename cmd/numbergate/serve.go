@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		tokenLifetime:  cfg.Auth.TokenLifetime,
 		codeLifetime:   cfg.Auth.CodeLifetime,
 		clockSkew:      cfg.Auth.ClockSkew,
+		limits:         &cfg.Limits,
 		log:            log,
 	})
 	if err != nil {

@@ -50,6 +50,10 @@ type Metrics struct {
 	// CGNATDropped counts syslog datagrams dropped unread, by reason
 	// (unknown_sender) (numbergate_cgnat_datagrams_dropped_total{reason}).
 	CGNATDropped *prometheus.CounterVec
+	// Limited counts requests refused by a rate limit or quota, by route
+	// (authorize, token, api) and reason (rate, quota)
+	// (numbergate_limited_requests_total{route,reason}).
+	Limited *prometheus.CounterVec
 	// NetworkSessionsExpired counts sessions removed for idleness
 	// (numbergate_network_sessions_expired_total).
 	NetworkSessionsExpired prometheus.Counter
@@ -81,6 +85,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "numbergate_api_calls_total",
 			Help: "Number Verification API calls by operation and result code.",
 		}, []string{"operation", "code"}),
+		Limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "numbergate_limited_requests_total",
+			Help: "Requests refused by a rate limit (reason rate) or a client's daily quota (reason quota), by route.",
+		}, []string{"route", "reason"}),
 		RADIUSPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_radius_packets_total",
 			Help: "RADIUS accounting packets by result: answered (start, interim, stop, accounting_on, accounting_off, other, duplicate, stale, foreign) or dropped (unknown_client, not_accounting, malformed, bad_authenticator, bad_message_authenticator, missing_message_authenticator, missing_attribute, bad_calling_station_id, overload, in_flight, store_error, panic).",
@@ -101,6 +109,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Authorizations, m.TokensIssued,
 			m.APICalls, m.RADIUSPackets, m.CGNATRecords, m.CGNATDropped, m.NetworkSessionsExpired)
+		reg.MustRegister(m.Limited)
 	}
 	return m
 }

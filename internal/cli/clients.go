@@ -21,6 +21,16 @@ import (
 // MaxClientIDLength bounds a client id.
 const MaxClientIDLength = 128
 
+// maxQuotaPerDay bounds --quota-per-day.
+const maxQuotaPerDay = 1_000_000_000
+
+func quotaText(n int64) string {
+	if n == 0 {
+		return "no daily quota"
+	}
+	return fmt.Sprintf("quota %d API calls per UTC day", n)
+}
+
 // maxJWKSFile bounds the JWKS file read by `clients add`.
 const maxJWKSFile = 1 << 20
 
@@ -53,7 +63,7 @@ func (c *CLI) Clients(ctx context.Context, args []string, stdout, stderr io.Writ
 }
 
 func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("clients add", "--config FILE --client-id ID --redirect-uri URI [--redirect-uri URI]... --jwks FILE --scope SCOPES --purpose dpv:NAME [--purpose ...] [--require-pkce] [--replace]", stdout)
+	fs := newFlagSet("clients add", "--config FILE --client-id ID --redirect-uri URI [--redirect-uri URI]... --jwks FILE --scope SCOPES --purpose dpv:NAME [--purpose ...] [--require-pkce] [--quota-per-day N] [--replace]", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
 	id := fs.String("client-id", "", "the client's `ID` (printable ASCII, no spaces, at most 128 characters)")
 	var redirects, scopes, purposes stringList
@@ -62,6 +72,7 @@ func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.W
 	fs.Var(&scopes, "scope", "space-separated `SCOPES` the client may request; must include openid (offered: "+strings.Join(nv.Scopes, " ")+")")
 	fs.Var(&purposes, "purpose", "a `PURPOSE` the client may declare: dpv: and a name, such as dpv:FraudPreventionAndDetection; repeat for several")
 	requirePKCE := fs.Bool("require-pkce", false, "require PKCE (S256) on every authorization request of this client")
+	quota := fs.Int64("quota-per-day", 0, "cap the client's Number Verification API calls per UTC day at `N` (0: no quota); beyond it the API answers 429 QUOTA_EXCEEDED")
 	replace := fs.Bool("replace", false, "replace the client if the id is taken")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -77,6 +88,9 @@ func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	if err := checkClientID(*id); err != nil {
 		problems = append(problems, "--client-id: "+err.Error())
+	}
+	if *quota < 0 || *quota > maxQuotaPerDay {
+		problems = append(problems, fmt.Sprintf("--quota-per-day %d: must be from 0 (no quota) to %d", *quota, maxQuotaPerDay))
 	}
 
 	var uris []string
@@ -139,6 +153,7 @@ func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.W
 		Scopes:       scopeList,
 		Purposes:     purposeList,
 		RequirePKCE:  *requirePKCE,
+		QuotaPerDay:  *quota,
 		CreatedAt:    c.now().UTC(),
 	}
 	existing, err := st.Client(ctx, *id)
@@ -157,8 +172,8 @@ func (c *CLI) clientsAdd(ctx context.Context, args []string, stdout, stderr io.W
 	if existing.ID != "" {
 		verb = "replaced"
 	}
-	fmt.Fprintf(stdout, "%s client %q: scopes %s; purposes %s; %d redirect URI(s); PKCE %s\n",
-		verb, client.ID, strings.Join(client.Scopes, " "), strings.Join(client.Purposes, " "), len(client.RedirectURIs), yesNo(client.RequirePKCE, "required", "optional"))
+	fmt.Fprintf(stdout, "%s client %q: scopes %s; purposes %s; %d redirect URI(s); PKCE %s; %s\n",
+		verb, client.ID, strings.Join(client.Scopes, " "), strings.Join(client.Purposes, " "), len(client.RedirectURIs), yesNo(client.RequirePKCE, "required", "optional"), quotaText(client.QuotaPerDay))
 	return nil
 }
 
@@ -191,12 +206,13 @@ func (c *CLI) clientsList(ctx context.Context, args []string, stdout, stderr io.
 			Scopes       []string `json:"scopes"`
 			Purposes     []string `json:"purposes"`
 			RequirePKCE  bool     `json:"require_pkce"`
+			QuotaPerDay  int64    `json:"quota_per_day"`
 			KeyIDs       []string `json:"key_ids"`
 			CreatedAt    string   `json:"created_at"`
 		}
 		out := []jsonClient{}
 		for _, cl := range clients {
-			out = append(out, jsonClient{cl.ID, nonNil(cl.RedirectURIs), nonNil(cl.Scopes), nonNil(cl.Purposes), cl.RequirePKCE, nonNil(keyIDs(cl.JWKS)), formatTime(cl.CreatedAt)})
+			out = append(out, jsonClient{cl.ID, nonNil(cl.RedirectURIs), nonNil(cl.Scopes), nonNil(cl.Purposes), cl.RequirePKCE, cl.QuotaPerDay, nonNil(keyIDs(cl.JWKS)), formatTime(cl.CreatedAt)})
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -204,15 +220,19 @@ func (c *CLI) clientsList(ctx context.Context, args []string, stdout, stderr io.
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLIENT ID\tREDIRECT URIS\tSCOPES\tPURPOSES\tPKCE\tKEYS\tCREATED")
+	fmt.Fprintln(tw, "CLIENT ID\tREDIRECT URIS\tSCOPES\tPURPOSES\tPKCE\tQUOTA/DAY\tKEYS\tCREATED")
 	for _, cl := range clients {
 		kids := keyIDs(cl.JWKS)
 		keys := fmt.Sprint(len(kids))
 		if len(kids) > 0 && !slices.Contains(kids, "") {
 			keys = strings.Join(kids, ",")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, strings.Join(cl.RedirectURIs, ","), strings.Join(cl.Scopes, " "),
-			strings.Join(cl.Purposes, " "), yesNo(cl.RequirePKCE, "required", "optional"), keys, formatTime(cl.CreatedAt))
+		quota := "-"
+		if cl.QuotaPerDay > 0 {
+			quota = fmt.Sprint(cl.QuotaPerDay)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, strings.Join(cl.RedirectURIs, ","), strings.Join(cl.Scopes, " "),
+			strings.Join(cl.Purposes, " "), yesNo(cl.RequirePKCE, "required", "optional"), quota, keys, formatTime(cl.CreatedAt))
 	}
 	return tw.Flush()
 }

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -60,6 +61,8 @@ type Config struct {
 	Auth     Auth
 	// Store selects the store (default: SQLite in DataDir).
 	Store Store
+	// Limits are the public listener's rate limits (per node).
+	Limits Limits
 }
 
 // Network configures the sources of network-based authentication.
@@ -153,3 +156,47 @@ func (Secret) GoString() string { return `"[redacted]"` }
 
 // MarshalText redacts the secret in JSON, YAML and similar encodings.
 func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// Limits are the rate limits of the public listener. They hold per node:
+// N nodes let through up to N times each rate. A zero Rate is off.
+type Limits struct {
+	// AuthorizePerAddress limits /authorize per device address (after
+	// trusted proxies; IPv6 per /64).
+	AuthorizePerAddress Rate
+	// TokenPerClient limits /token per client.
+	TokenPerClient Rate
+	// APIPerClient limits Number Verification API calls per client.
+	APIPerClient Rate
+}
+
+// Default rate limits of serve (the sandbox has none).
+var (
+	DefaultAuthorizePerAddress = Rate{N: 10, Per: time.Second}
+	DefaultTokenPerClient      = Rate{N: 200, Per: time.Second}
+	DefaultAPIPerClient        = Rate{N: 500, Per: time.Second}
+)
+
+// MaxRateN bounds N in a rate.
+const MaxRateN = 1_000_000
+
+// Rate is N events per Per, in bursts of up to N; the zero Rate is off.
+// It is written "N/s", "N/m" or "N/h", or "off".
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// Off reports whether the rate is the zero Rate (no limit).
+func (r Rate) Off() bool { return r.N == 0 }
+
+func (r Rate) String() string {
+	switch {
+	case r.Off():
+		return "off"
+	case r.Per == time.Minute:
+		return fmt.Sprintf("%d/m", r.N)
+	case r.Per == time.Hour:
+		return fmt.Sprintf("%d/h", r.N)
+	}
+	return fmt.Sprintf("%d/s", r.N)
+}

@@ -46,8 +46,9 @@ func TestParseExample(t *testing.T) {
 				Headers: []string{"X-Msisdn"},
 			},
 		},
-		Auth:  Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second, ClockSkew: 5 * time.Second},
-		Store: DefaultStore(),
+		Auth:   Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second, ClockSkew: 5 * time.Second},
+		Store:  DefaultStore(),
+		Limits: Limits{AuthorizePerAddress: DefaultAuthorizePerAddress, TokenPerClient: DefaultTokenPerClient, APIPerClient: DefaultAPIPerClient},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)

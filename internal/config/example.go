@@ -35,6 +35,15 @@ trusted_proxies: [10.0.0.0/8]
 # debug, info (default), warn or error.
 log_level: info
 
+# Rate limits of the public listener, per node (N nodes behind a load
+# balancer let through N times as much). N/s, N/m or N/h (bursts of up to
+# N), or off. A client's daily API quota is set with
+# numbergate clients add --quota-per-day N.
+limits:
+  authorize_per_address: 10/s  # /authorize per device address (IPv6 per /64) (default 10/s)
+  token_per_client: 200/s      # /token per client (default 200/s)
+  api_per_client: 500/s        # API calls per client (default 500/s)
+
 auth:
   token_lifetime: 300s   # access token lifetime, at most 300s (default 300s)
   code_lifetime: 60s     # authorization code lifetime (default 60s)

@@ -28,6 +28,7 @@ type rawConfig struct {
 	Network        *rawNetwork `yaml:"network"`
 	Auth           *rawAuth    `yaml:"auth"`
 	Store          *rawStore   `yaml:"store"`
+	Limits         *rawLimits  `yaml:"limits"`
 }
 
 type rawNetwork struct {
@@ -67,6 +68,12 @@ type rawEnrich struct {
 	Headers []string `yaml:"headers"`
 }
 
+type rawLimits struct {
+	AuthorizePerAddress string `yaml:"authorize_per_address"`
+	TokenPerClient      string `yaml:"token_per_client"`
+	APIPerClient        string `yaml:"api_per_client"`
+}
+
 type rawAuth struct {
 	TokenLifetime string `yaml:"token_lifetime"`
 	CodeLifetime  string `yaml:"code_lifetime"`
@@ -77,7 +84,7 @@ type rawAuth struct {
 var rawTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}} {
+	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}} {
 		t := reflect.TypeOf(v)
 		rawTypes[t.String()] = t
 	}

@@ -63,6 +63,13 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 		cfg.Network = network(ps, raw.Network)
 	}
 
+	cfg.Limits = Limits{AuthorizePerAddress: DefaultAuthorizePerAddress, TokenPerClient: DefaultTokenPerClient, APIPerClient: DefaultAPIPerClient}
+	if l := raw.Limits; l != nil {
+		cfg.Limits.AuthorizePerAddress = rateValue(ps, "limits.authorize_per_address", l.AuthorizePerAddress, DefaultAuthorizePerAddress)
+		cfg.Limits.TokenPerClient = rateValue(ps, "limits.token_per_client", l.TokenPerClient, DefaultTokenPerClient)
+		cfg.Limits.APIPerClient = rateValue(ps, "limits.api_per_client", l.APIPerClient, DefaultAPIPerClient)
+	}
+
 	cfg.Auth = Auth{TokenLifetime: DefaultTokenLifetime, CodeLifetime: DefaultCodeLifetime, ClockSkew: DefaultClockSkew}
 	if raw.Auth != nil {
 		cfg.Auth.TokenLifetime = duration(ps, "auth.token_lifetime", raw.Auth.TokenLifetime, DefaultTokenLifetime, MaxTokenLifetime)
@@ -248,6 +255,41 @@ func sectionName(source string) string {
 		return "header_enrichment"
 	}
 	return source
+}
+
+// rateValue parses "N/s", "N/m", "N/h" (1 <= N <= MaxRateN) or "off".
+func rateValue(ps *problems, path, value string, def Rate) Rate {
+	v := strings.TrimSpace(value)
+	if v == "" {
+		return def
+	}
+	if strings.EqualFold(v, "off") {
+		return Rate{}
+	}
+	const form = "write N/s, N/m or N/h (N from 1 to 1000000), such as 10/s, or off"
+	n, unit, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil {
+		ps.add(path, "%q is not a rate: %s", value, form)
+		return def
+	}
+	var per time.Duration
+	switch strings.TrimSpace(unit) {
+	case "s":
+		per = time.Second
+	case "m":
+		per = time.Minute
+	case "h":
+		per = time.Hour
+	default:
+		ps.add(path, "%q: unit %q is not s, m or h: %s", value, unit, form)
+		return def
+	}
+	if count < 1 || count > MaxRateN {
+		ps.add(path, "%q: N must be from 1 to %d (write off for no limit)", value, MaxRateN)
+		return def
+	}
+	return Rate{N: count, Per: per}
 }
 
 func duration(ps *problems, path, value string, def, max time.Duration) time.Duration {

@@ -27,13 +27,20 @@ type Routes struct {
 	SandboxTokens http.Handler
 	// Instrument wraps each route with metrics (nil: none).
 	Instrument func(name string, h http.Handler) http.Handler
+	// Guard wraps each route, inside Instrument, with rate limits and
+	// quotas (nil: none; limits.Guard.Wrap in serve).
+	Guard func(name string, h http.Handler) http.Handler
 }
 
 // Handler builds the public handler.
 func (rt Routes) Handler() http.Handler {
-	wrap := rt.Instrument
-	if wrap == nil {
-		wrap = func(_ string, h http.Handler) http.Handler { return h }
+	instrument := rt.Instrument
+	if instrument == nil {
+		instrument = func(_ string, h http.Handler) http.Handler { return h }
+	}
+	wrap := instrument
+	if rt.Guard != nil {
+		wrap = func(name string, h http.Handler) http.Handler { return instrument(name, rt.Guard(name, h)) }
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/.well-known/openid-configuration", wrap("discovery", rt.Authz))
