@@ -162,6 +162,8 @@ func TestClusterPostgres(t *testing.T) {
       - cidr: 127.0.0.0/8
         secret: "s3cret-gw"
     idle_timeout: 1h
+limits: # 100 rounds from one device address, faster than serve's default 10/s
+  authorize_per_address: "off"
 `
 	// Both nodes start together: migrations and key creation race.
 	var a, b *clusterNode
