@@ -119,21 +119,31 @@ func TestCrash(t *testing.T) {
 // server with SIGKILL, and returns what was acknowledged.
 func crashRound(t *testing.T, n *procNode, acc *loadgen.Accounting, flow *loadgen.Flow, devs []*loadgen.Device, load time.Duration) ([]loadgen.Result, loadgen.AccountingReport) {
 	t.Helper()
+	return loadThenStop(t, acc, flow, devs, load, n.kill, false)
+}
+
+// loadThenStop drives accounting and flows at full speed for load, then
+// calls stop (which returns once the server process has exited) while the
+// load goes on, and returns what was acknowledged. A wrong answer from the
+// server is an error before stop is called, and after it too when strict
+// (a server draining gracefully still answers correctly or not at all).
+func loadThenStop(t *testing.T, acc *loadgen.Accounting, flow *loadgen.Flow, devs []*loadgen.Device, load time.Duration, stop func(), strict bool) ([]loadgen.Result, loadgen.AccountingReport) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
-		mu      sync.Mutex
-		results []loadgen.Result
-		killed  bool
-		rep     loadgen.AccountingReport
-		wg      sync.WaitGroup
+		mu       sync.Mutex
+		results  []loadgen.Result
+		stopping bool
+		rep      loadgen.AccountingReport
+		wg       sync.WaitGroup
 	)
 	fs := &loadgen.Flows{Flow: flow, Devices: devs, Users: 8, OnResult: func(r loadgen.Result, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		var se *loadgen.StepError
-		if err != nil && errors.As(err, &se) && se.Answered() && !killed {
-			// A live server gave a wrong answer: that is a defect, crash or not.
+		if err != nil && errors.As(err, &se) && se.Answered() && (strict || !stopping) {
+			// A live server gave a wrong answer: that is a defect.
 			t.Errorf("flow answered wrongly under load: %v", err)
 		}
 		results = append(results, r)
@@ -154,9 +164,9 @@ func crashRound(t *testing.T, n *procNode, acc *loadgen.Accounting, flow *loadge
 	}()
 	time.Sleep(load)
 	mu.Lock()
-	killed = true
+	stopping = true
 	mu.Unlock()
-	n.kill()
+	stop()
 	cancel()
 	wg.Wait()
 	return results, rep

@@ -252,6 +252,26 @@ func (n *procNode) kill() {
 	n.cmd = nil
 }
 
+// terminate sends SIGTERM and waits for the exit, up to limit (then it
+// kills the process and fails the test); it returns the exit error and
+// how long the exit took.
+func (n *procNode) terminate(limit time.Duration) (time.Duration, error) {
+	n.t.Helper()
+	t0 := time.Now()
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		n.t.Fatal(err)
+	}
+	select {
+	case err := <-n.done:
+		n.cmd = nil
+		return time.Since(t0), err
+	case <-time.After(limit):
+		n.kill()
+		n.t.Fatalf("serve did not exit within %s of SIGTERM\n%s", limit, n.logs.String())
+		return 0, nil
+	}
+}
+
 // checkLogs fails on a panic or a data race in the server's output.
 func (n *procNode) checkLogs() {
 	n.t.Helper()
