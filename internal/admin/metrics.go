@@ -25,7 +25,9 @@ type Metrics struct {
 	// (numbergate_http_request_duration_seconds{handler}).
 	HTTPDuration *prometheus.HistogramVec
 	// Authorizations counts /authorize outcomes by result (code_issued,
-	// access_denied, invalid_request, invalid_scope, invalid_request_object,
+	// or the OAuth error: access_denied, invalid_request, invalid_scope,
+	// invalid_request_object, invalid_client, unsupported_response_type,
+	// request_uri_not_supported, temporarily_unavailable, server_error; or
 	// error) and network source ("" when none identified the device)
 	// (numbergate_authorizations_total{result,source}).
 	Authorizations *prometheus.CounterVec
@@ -75,7 +77,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"handler"}),
 		Authorizations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_authorizations_total",
-			Help: "Authorization requests by result (code_issued, access_denied, invalid_request, invalid_scope, invalid_request_object, error) and the network source that identified the device.",
+			Help: "Authorization requests by result (code_issued, or the OAuth error: access_denied, invalid_request, invalid_scope, invalid_request_object, invalid_client, unsupported_response_type, request_uri_not_supported, temporarily_unavailable, server_error; or error) and the network source that identified the device.",
 		}, []string{"result", "source"}),
 		TokensIssued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "numbergate_tokens_issued_total",

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,10 @@ const (
 	scopeAll     = "openid " + nv.ScopeVerify + " " + purpose
 	// knownDevice is the address the fake resolver identifies.
 	knownDevice = "10.0.0.1:40000"
+	// badHintDevice makes the fake resolver refuse the login_hint;
+	// brokenDevice makes it fail.
+	badHintDevice = "10.0.0.2:40000"
+	brokenDevice  = "10.0.0.3:40000"
 )
 
 // spyStore records the write operations the adapter performs on a real
@@ -88,8 +93,13 @@ func (s *spyStore) SaveToken(ctx context.Context, t nv.AccessToken) error {
 type fakeResolver struct{}
 
 func (fakeResolver) Resolve(_ context.Context, c nv.Connection) (nv.Identity, error) {
-	if c.Addr == netip.MustParseAddrPort(knownDevice) {
+	switch c.Addr {
+	case netip.MustParseAddrPort(knownDevice):
 		return nv.Identity{MSISDN: testNumber, Method: nv.AuthNetwork, Source: "static"}, nil
+	case netip.MustParseAddrPort(badHintDevice):
+		return nv.Identity{}, nv.Errorf(nv.CodeInvalidArgument, "login_hint must be tel:+E164")
+	case netip.MustParseAddrPort(brokenDevice):
+		return nv.Identity{}, errors.New("lookup exploded at /var/lib/secret")
 	}
 	return nv.Identity{}, nv.ErrUnknownDevice
 }

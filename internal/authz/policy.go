@@ -17,6 +17,10 @@ import (
 // assertions: exp at most 300 s ahead, exp - iat at most 300 s.
 const maxJWTLifetime = 300 * time.Second
 
+// errServerError is RFC 6749 §4.1.2.1's server_error (the engine's own
+// internal_error is not an OAuth code). Its cause is logged, never sent.
+const errServerError goidc.ErrorCode = "server_error"
+
 // networkPolicy is the only authentication policy: network-based
 // authentication, no interaction.
 func (s *Server) networkPolicy() goidc.AuthnPolicy {
@@ -39,7 +43,8 @@ func (s *Server) authenticate(_ http.ResponseWriter, r *http.Request, as *goidc.
 
 	client, err := s.cfg.Store.Client(ctx, c.ID)
 	if err != nil {
-		return goidc.StatusFailure, goidc.WrapError(goidc.ErrorCodeInternalError, "the client could not be loaded", err)
+		s.log.ErrorContext(ctx, "authorize: client lookup failed", "client_id", c.ID, "err", err)
+		return goidc.StatusFailure, goidc.NewError(errServerError, "the client could not be loaded")
 	}
 	// serveAuthorize already checked the scopes; this gives the purpose.
 	purpose, err := checkScopes(as.Scopes, client)
@@ -63,7 +68,7 @@ func (s *Server) authenticate(_ http.ResponseWriter, r *http.Request, as *goidc.
 		return goidc.StatusFailure, goidc.NewError(goidc.ErrorCodeInvalidRequest, e.Message)
 	case err != nil:
 		s.log.ErrorContext(ctx, "authorize: network identity lookup failed", "client_id", c.ID, "err", err)
-		return goidc.StatusFailure, goidc.WrapError(goidc.ErrorCodeInternalError, "the network identity could not be looked up", err)
+		return goidc.StatusFailure, goidc.NewError(errServerError, "the network identity could not be looked up")
 	}
 	source = id.Source
 	result = "code_issued"

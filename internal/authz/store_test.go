@@ -3,6 +3,7 @@ package authz
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
@@ -73,5 +74,41 @@ func TestEventDecisions(t *testing.T) {
 	}
 	if err := es.SaveGrant(t.Context(), &goidc.Grant{ID: "g"}); err == nil {
 		t.Error("SaveGrant of a grant without a code was accepted")
+	}
+}
+
+// TestPolicyOutcomes: the one authentication policy maps the resolver's
+// answers to OAuth errors, redirected to the client, storing nothing; an
+// internal failure says nothing of its cause to the client.
+func TestPolicyOutcomes(t *testing.T) {
+	h := newHarness(t)
+	c := h.client("app-a", nil)
+	var results []string
+	h.srv.cfg.OnAuthorize = func(result, source string) { results = append(results, result+"/"+source) }
+	for addr, want := range map[string]string{
+		knownDevice:   "",
+		"10.9.9.9:1":  "access_denied",
+		badHintDevice: "invalid_request",
+		brokenDevice:  "server_error",
+	} {
+		h.store.take()
+		results = nil
+		a := h.authorizeRaw(authorizeParams(c, "").Encode(), addr)
+		if a.location == nil || a.err != want || (want == "" && a.code == "") {
+			t.Errorf("%s: %d code %q error %q (%s)", addr, a.status, a.code, a.err, a.desc)
+		}
+		if strings.Contains(a.desc, "secret") {
+			t.Errorf("%s: the internal error reached the client: %s", addr, a.desc)
+		}
+		if want != "" {
+			if ops := h.store.take(); len(ops) != 0 {
+				t.Errorf("%s: wrote %v", addr, ops)
+			}
+		}
+		wantResult := map[string]string{"": "code_issued/static", "access_denied": "access_denied/",
+			"invalid_request": "invalid_request/", "server_error": "error/"}[want]
+		if !slices.Equal(results, []string{wantResult}) {
+			t.Errorf("%s: OnAuthorize %v, want [%s]", addr, results, wantResult)
+		}
 	}
 }
