@@ -13,6 +13,13 @@ import (
 
 const sessionColumns = "prefix, msisdn, session_id, nas, imsi, client, started_at, updated_at"
 
+// withLength records the prefix length of $1 (a cidr) among the lengths in
+// use, in the same statement as the write that follows it.
+const withLength = `WITH length AS (
+	INSERT INTO network_session_lengths (family, bits) VALUES (family($1::cidr), masklen($1::cidr))
+	ON CONFLICT DO NOTHING)
+`
+
 // StartSession stores the session for its prefix, replacing any previous
 // holder of the prefix.
 func (s *Store) StartSession(ctx context.Context, ns nv.NetworkSession) error {
@@ -22,7 +29,7 @@ func (s *Store) StartSession(ctx context.Context, ns nv.NetworkSession) error {
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	_, err = s.exec(ctx, `
+	_, err = s.exec(ctx, withLength+`
 INSERT INTO network_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (prefix) DO UPDATE SET
 	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas, imsi = excluded.imsi,
@@ -45,7 +52,7 @@ func (s *Store) UpsertSession(ctx context.Context, ns nv.NetworkSession) error {
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, `
+	n, err := s.exec(ctx, withLength+`
 INSERT INTO network_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (prefix) DO UPDATE SET
 	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas, imsi = excluded.imsi,
@@ -105,8 +112,8 @@ DELETE FROM network_sessions WHERE prefix IN (
 }
 
 // SessionFor returns the most specific session whose prefix contains addr
-// (any prefix length, through the GiST index) and that was updated at or
-// after notBefore.
+// (any prefix length: one primary-key probe per length in use) and that was
+// updated at or after notBefore.
 func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (nv.NetworkSession, error) {
 	addr = addr.Unmap()
 	if !addr.IsValid() {
@@ -116,7 +123,10 @@ func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.
 	defer cancel()
 	ns, err := scanSession(s.pool.QueryRow(ctx, `
 SELECT `+sessionColumns+` FROM network_sessions
-WHERE prefix >>= $1 AND updated_at >= $2
+WHERE prefix = ANY (ARRAY(
+	SELECT network(set_masklen($1::inet, bits))::cidr FROM network_session_lengths
+	WHERE family = family($1::inet)))
+AND updated_at >= $2
 ORDER BY masklen(prefix) DESC LIMIT 1`, netip.PrefixFrom(addr, addr.BitLen()), notBefore))
 	if err != nil {
 		return nv.NetworkSession{}, fail(ctx, "session for", err)

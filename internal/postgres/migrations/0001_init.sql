@@ -76,9 +76,11 @@ CREATE TABLE static_routes (
 	msisdn text NOT NULL
 );
 
--- One row per address or delegated prefix. The GiST index answers "which
--- prefix contains this address" for any prefix length; the primary key
--- serves the writes (Start, Interim, Stop), which know their prefix.
+-- One row per address or delegated prefix, found by its primary key (a
+-- B-tree). SessionFor looks an address up at every prefix length in use,
+-- listed in network_session_lengths (kept by the writes; a length no longer
+-- in use only costs a probe that finds nothing), so that any length works
+-- and the common case (/32, /64) is one or two index probes.
 CREATE TABLE network_sessions (
 	prefix     cidr PRIMARY KEY,
 	msisdn     text NOT NULL,
@@ -89,9 +91,14 @@ CREATE TABLE network_sessions (
 	started_at timestamptz,
 	updated_at timestamptz
 );
-CREATE INDEX network_sessions_contains ON network_sessions USING gist (prefix inet_ops);
 CREATE INDEX network_sessions_client ON network_sessions (client, updated_at);
 CREATE INDEX network_sessions_updated_at ON network_sessions (updated_at);
+
+CREATE TABLE network_session_lengths (
+	family smallint NOT NULL,  -- 4 or 6
+	bits   smallint NOT NULL,
+	PRIMARY KEY (family, bits)
+);
 
 CREATE TABLE port_blocks (
 	id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
