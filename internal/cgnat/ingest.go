@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -40,14 +41,20 @@ type Metrics struct {
 	Malformed func()
 	// Unmatched is called for each RELEASE with no open allocation.
 	Unmatched func()
-	// Dropped is called for each syslog datagram dropped unread; reason is
-	// DropUnknownSender.
+	// Dropped is called for each syslog datagram dropped unread, reason
+	// DropUnknownSender, and for each record dropped unstored, reason
+	// DropOverload.
 	Dropped func(reason string)
 }
 
 // DropUnknownSender is the reason a datagram from outside Senders is
 // dropped.
 const DropUnknownSender = "unknown_sender"
+
+// DropOverload is the reason a syslog record is dropped when the store
+// workers' queue is full (syslog over UDP is not acknowledged; the NAT does
+// not resend it).
+const DropOverload = "overload"
 
 // DefaultLogEvery is how often malformed records are logged per sender (a
 // file, or a syslog source address): the first at once, then one line with
@@ -65,6 +72,13 @@ type Options struct {
 	LogEvery time.Duration
 	// Now is the clock of the log limiter (time.Now when nil).
 	Now func() time.Time
+	// Workers is the number of goroutines storing syslog records (64 when
+	// zero) and QueueSize how many records may wait for them (8192 when
+	// zero). Records are spread by private address, so the records of one
+	// subscriber are stored in arrival order; many in flight at once share
+	// the store's group commits.
+	Workers   int
+	QueueSize int
 }
 
 // Counts summarises an ingestion.
@@ -81,6 +95,8 @@ type Ingester struct {
 	log   *slog.Logger
 	opts  Options
 	addr  atomic.Pointer[net.Addr]
+
+	queued atomic.Int64 // syslog records waiting for a worker
 
 	mu    sync.Mutex
 	stats map[string]uint64
@@ -124,6 +140,12 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, err
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 64
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 8192
 	}
 	return &Ingester{cfg: cfg, store: store, log: opts.Logger.With("component", "cgnat"), opts: opts,
 		stats: map[string]uint64{}, malformed: map[string]*malformedLog{}}, nil
@@ -233,10 +255,14 @@ func (g *Ingester) flushMalformed() {
 	}
 }
 
-// line parses and applies one line, counting it in c.
-func (g *Ingester) line(ctx context.Context, b []byte, sender, where string, c *Counts) error {
+// QueueDepth is how many syslog records wait for a store worker now.
+func (g *Ingester) QueueDepth() int { return int(g.queued.Load()) }
+
+// parse parses one line; a malformed one is counted and logged. ok is
+// false for it and for a blank line.
+func (g *Ingester) parse(b []byte, sender, where string, c *Counts) (r Record, ok bool) {
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
+		return Record{}, false
 	}
 	r, err := ParseLine(b)
 	if err != nil {
@@ -246,6 +272,15 @@ func (g *Ingester) line(ctx context.Context, b []byte, sender, where string, c *
 			g.opts.Metrics.Malformed()
 		}
 		g.logMalformed(sender, where, err)
+		return Record{}, false
+	}
+	return r, true
+}
+
+// line parses and applies one line, counting it in c.
+func (g *Ingester) line(ctx context.Context, b []byte, sender, where string, c *Counts) error {
+	r, ok := g.parse(b, sender, where, c)
+	if !ok {
 		return nil
 	}
 	unmatched, err := g.Apply(ctx, r)
@@ -336,9 +371,11 @@ func (g *Ingester) Addr() net.Addr {
 }
 
 // Serve receives syslog datagrams (RFC 5426) from pc until ctx is
-// cancelled, then returns nil. Datagrams are applied in arrival order, so
-// an ALLOC is stored before the RELEASE that follows it. It does not close
-// pc.
+// cancelled, then stores the records already received and returns nil. The
+// receiving goroutine only checks the sender and parses; records are stored
+// by Options.Workers goroutines, spread by private address so that an ALLOC
+// is stored before the RELEASE of the same subscriber that follows it. It
+// does not close pc.
 func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 	if len(g.cfg.Senders) == 0 {
 		return errors.New("cgnat: syslog needs senders (the NATs' addresses): syslog over UDP has no authentication")
@@ -346,6 +383,26 @@ func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 	la := pc.LocalAddr()
 	g.addr.Store(&la)
 	defer g.flushMalformed()
+	// Records in hand when ctx ends are still stored.
+	storeCtx := context.WithoutCancel(ctx)
+	per := max(g.opts.QueueSize/g.opts.Workers, 1)
+	shards := make([]chan Record, g.opts.Workers)
+	var wg sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan Record, per)
+		wg.Go(func() {
+			for r := range shards[i] {
+				g.queued.Add(-1)
+				g.store1(storeCtx, r)
+			}
+		})
+	}
+	defer func() {
+		for _, ch := range shards {
+			close(ch)
+		}
+		wg.Wait()
+	}()
 	stop := context.AfterFunc(ctx, func() { pc.SetReadDeadline(time.Now()) })
 	defer stop()
 	buf := make([]byte, 64*1024)
@@ -365,11 +422,26 @@ func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 			g.log.Warn("cgnat syslog read failed", "err", err)
 			continue
 		}
-		g.datagram(ctx, buf[:n], from)
+		g.datagram(buf[:n], from, shards)
 	}
 }
 
-func (g *Ingester) datagram(ctx context.Context, b []byte, from net.Addr) {
+// store1 stores one syslog record (a worker's job).
+func (g *Ingester) store1(ctx context.Context, r Record) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.count("panic")
+			g.log.Error("panic storing cgnat record", "panic", fmt.Sprint(p))
+		}
+	}()
+	if _, err := g.Apply(ctx, r); err != nil {
+		g.log.Warn("cgnat record not stored", "err", err)
+	}
+}
+
+// datagram checks the sender, parses the datagram's lines and queues the
+// records to the store workers.
+func (g *Ingester) datagram(b []byte, from net.Addr, shards []chan Record) {
 	defer func() {
 		if r := recover(); r != nil {
 			g.count("panic")
@@ -397,9 +469,25 @@ func (g *Ingester) datagram(ctx context.Context, b []byte, from net.Addr) {
 		return
 	}
 	var c Counts
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		if err := g.line(ctx, l, "syslog "+a.String(), "syslog "+from.String(), &c); err != nil {
-			g.log.Warn("cgnat record not stored", "err", err)
+	for l := range bytes.SplitSeq(b, []byte("\n")) {
+		r, ok := g.parse(l, "syslog "+a.String(), "syslog "+from.String(), &c)
+		if !ok {
+			continue
+		}
+		k := r.Private.As16()
+		h := fnv.New32a()
+		h.Write(k[:])
+		shard := shards[h.Sum32()%uint32(len(shards))]
+		g.queued.Add(1)
+		select {
+		case shard <- r:
+		default:
+			g.queued.Add(-1)
+			g.count(DropOverload)
+			if g.opts.Metrics.Dropped != nil {
+				g.opts.Metrics.Dropped(DropOverload)
+			}
+			g.log.Debug("cgnat record dropped: store workers' queue full")
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -296,5 +297,75 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	}
 	if lines["syslog 127.0.0.2"] != 0 {
 		t.Error("a datagram from outside senders was parsed")
+	}
+}
+
+// TestSyslogOrderPerSubscriber: many subscribers' ALLOC, RELEASE and
+// re-ALLOC arrive back to back; the store workers keep each subscriber's
+// order (no RELEASE is unmatched, every final allocation is open), and
+// Serve returns only once the records it received are stored.
+func TestSyslogOrderPerSubscriber(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st := openStore(t)
+	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, st, cgnat.Options{Workers: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	done := make(chan error, 1)
+	go func() { done <- g.Serve(ctx, pc) }()
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}, pc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const subs = 40
+	for i := range subs {
+		ports := fmt.Sprintf("ports=%d-%d", 1024+i*10, 1024+i*10+9)
+		for _, l := range []string{
+			"2026-11-27T10:00:00Z ALLOC private=100.64.1.%d public=203.0.113.9 " + ports,
+			"2026-11-27T10:05:00Z RELEASE private=100.64.1.%d public=203.0.113.9 " + ports,
+			"2026-11-27T10:10:00Z ALLOC private=100.64.1.%d public=203.0.113.9 " + ports,
+		} {
+			if _, err := conn.Write([]byte(fmt.Sprintf(l, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(200 * time.Microsecond) // UDP on loopback: do not overrun the socket buffer
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := g.Stats()
+		if s["applied.alloc"]+s["applied.release"]+s["unmatched"] == 3*subs {
+			if s["unmatched"] != 0 || s["overload"] != 0 {
+				t.Errorf("stats %v: a RELEASE overtook its ALLOC", s)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %v, want %d records", s, 3*subs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if g.QueueDepth() != 0 {
+		t.Errorf("QueueDepth after Serve returned = %d", g.QueueDepth())
+	}
+	for i := range subs {
+		ap := netip.AddrPortFrom(netip.MustParseAddr("203.0.113.9"), uint16(1024+i*10))
+		a, err := st.PrivateAddrFor(context.Background(), ap, t0.Add(time.Hour))
+		if want := netip.MustParseAddr(fmt.Sprintf("100.64.1.%d", i)); err != nil || a != want {
+			t.Errorf("%v after re-ALLOC = %v, %v; want %v", ap, a, err, want)
+		}
+		if _, err := st.PrivateAddrFor(context.Background(), ap, t0.Add(7*time.Minute)); !errors.Is(err, nv.ErrNotFound) {
+			t.Errorf("%v between RELEASE and re-ALLOC still maps: %v", ap, err)
+		}
 	}
 }
