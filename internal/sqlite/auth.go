@@ -116,33 +116,36 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 // statement that only one caller can win. A grant whose ExpiresAt is not
 // after now is nv.ErrNotFound.
 func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte, now time.Time) error {
-	n, err := s.exec(ctx, `
+	err := s.write(ctx, func(tx *wtx) error {
+		n, err := tx.exec(`
 UPDATE grants SET code_consumed = 1, data = ?
 WHERE id = ? AND code_consumed = 0 AND revoked = 0 AND (expires_at = 0 OR expires_at > ?)`,
-		data, id, unixNano(now))
+			data, id, unixNano(now))
+		if err != nil || n == 1 {
+			return err
+		}
+		// Lost: tell why. The outcome was decided above; this only explains it.
+		var (
+			consumed, revoked bool
+			expiresAt         int64
+		)
+		err = tx.queryRow("SELECT code_consumed, revoked, expires_at FROM grants WHERE id = ?", id).
+			Scan(&consumed, &revoked, &expiresAt)
+		switch {
+		case err != nil:
+			return notFound(err)
+		case revoked:
+			return fmt.Errorf("revoked: %w", nv.ErrNotFound)
+		case expiresAt != 0 && expiresAt <= unixNano(now):
+			return fmt.Errorf("expired: %w", nv.ErrNotFound)
+		default:
+			return nv.ErrConsumed
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: redeem grant: %w", err)
 	}
-	if n == 1 {
-		return nil
-	}
-	// Lost: tell why. The outcome was decided above; this only explains it.
-	var (
-		consumed, revoked bool
-		expiresAt         int64
-	)
-	err = s.w.QueryRowContext(ctx, "SELECT code_consumed, revoked, expires_at FROM grants WHERE id = ?", id).
-		Scan(&consumed, &revoked, &expiresAt)
-	switch {
-	case err != nil:
-		return fmt.Errorf("sqlite: redeem grant: %w", notFound(err))
-	case revoked:
-		return fmt.Errorf("sqlite: redeem grant: revoked: %w", nv.ErrNotFound)
-	case expiresAt != 0 && expiresAt <= unixNano(now):
-		return fmt.Errorf("sqlite: redeem grant: expired: %w", nv.ErrNotFound)
-	default:
-		return fmt.Errorf("sqlite: redeem grant: %w", nv.ErrConsumed)
-	}
+	return nil
 }
 
 // RevokeGrant marks the grant revoked and deletes its access tokens, in one
@@ -151,11 +154,11 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 	if id == "" {
 		return nil // tokens without a grant (sandbox) are not revoked this way
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE grants SET revoked = 1 WHERE id = ?", id); err != nil {
+	err := s.write(ctx, func(tx *wtx) error {
+		if _, err := tx.exec("UPDATE grants SET revoked = 1 WHERE id = ?", id); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM tokens WHERE grant_id = ?", id)
+		_, err := tx.exec("DELETE FROM tokens WHERE grant_id = ?", id)
 		return err
 	})
 	if err != nil {

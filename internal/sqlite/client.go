@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -137,25 +136,17 @@ func (s *Store) SigningKeys(ctx context.Context) ([]nv.SigningKey, error) {
 // ReplaceStaticRoutes replaces the whole static map in one transaction. A
 // prefix given twice is an error (nv.ErrAlreadyExists) and changes nothing.
 func (s *Store) ReplaceStaticRoutes(ctx context.Context, routes []nv.StaticRoute) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM static_routes"); err != nil {
+	err := s.write(ctx, func(tx *wtx) error {
+		if _, err := tx.exec("DELETE FROM static_routes"); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, "INSERT INTO static_routes (prefix, msisdn) VALUES (?, ?) ON CONFLICT DO NOTHING")
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
 		for _, r := range routes {
 			p, err := canonicalPrefix(r.Prefix)
 			if err != nil {
 				return err
 			}
-			res, err := stmt.ExecContext(ctx, p.String(), string(r.MSISDN))
+			n, err := tx.exec("INSERT INTO static_routes (prefix, msisdn) VALUES (?, ?) ON CONFLICT DO NOTHING", p.String(), string(r.MSISDN))
 			if err != nil {
-				return err
-			}
-			if n, err := res.RowsAffected(); err != nil {
 				return err
 			} else if n == 0 {
 				return fmt.Errorf("prefix %s given twice: %w", p, nv.ErrAlreadyExists)

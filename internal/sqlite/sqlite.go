@@ -6,10 +6,12 @@
 //
 // The database runs in WAL mode with synchronous=FULL: a write reported as
 // done (a RADIUS Accounting-Response is sent after it) survives a power
-// loss, not only a crash of the process. Writes go through one connection,
-// so they queue in Go rather than spin on SQLITE_BUSY; reads use a separate
-// pool of read-only connections and never wait for writers. Every single-use
-// value (code, token, jti) is consumed by one SQL statement.
+// loss, not only a crash of the process. Writes go through one connection
+// owned by one writer goroutine, which commits every write waiting in one
+// transaction and one sync (group commit, see writer.go), so they queue in Go
+// rather than spin on SQLITE_BUSY; reads use a separate pool of read-only
+// connections and never wait for writers. Every single-use value (code,
+// token, jti) is consumed by one SQL statement.
 //
 // Times are stored as Unix nanoseconds; the zero time.Time is stored as 0.
 // A zero ExpiresAt on an auth session, a grant or a jti means it never
@@ -51,8 +53,9 @@ type Store struct {
 	// blocks after their end. Open sets it to DefaultPortBlockRetention.
 	PortBlockRetention time.Duration
 
-	w *sql.DB // the one write connection
-	r *sql.DB // read-only connections
+	w  *sql.DB // the one write connection, owned by wr once open
+	wr *writer // the group-commit writer
+	r  *sql.DB // read-only connections
 
 	tightened []string
 	health    *health // set when SQLite says the store cannot serve (unavailable.go)
@@ -115,6 +118,12 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	conn, err := w.Conn(ctx)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	s.wr = newWriter(conn)
 
 	// The read pool is opened after the writer has switched the file to
 	// WAL mode, which is persistent.
@@ -156,9 +165,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close lets the writer commit the writes already queued, refuses new ones,
+// and closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	s.wr.close()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
@@ -176,7 +187,8 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 	n := unixNano(now)
 	released := unixNano(now.Add(-s.PortBlockRetention))
 	var total int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *wtx) error {
+		total = 0
 		for _, q := range []struct {
 			stmt string
 			arg  any
@@ -188,11 +200,7 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 			{"DELETE FROM port_blocks WHERE end_at <> 0 AND end_at < ?", released},
 			{"DELETE FROM api_usage_daily WHERE day < ?", usageDay(now.AddDate(0, 0, -1))},
 		} {
-			res, err := tx.ExecContext(ctx, q.stmt, q.arg)
-			if err != nil {
-				return err
-			}
-			c, err := res.RowsAffected()
+			c, err := tx.exec(q.stmt, q.arg)
 			if err != nil {
 				return err
 			}
@@ -207,7 +215,7 @@ func (s *Store) Collect(ctx context.Context, now time.Time) (int, error) {
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it if fn
-// returns nil.
+// returns nil. Only migrate uses it, before the writer owns the connection.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -220,13 +228,15 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// exec runs one write statement and returns how many rows it changed.
+// exec runs one write statement through the writer and returns how many
+// rows it changed, once that is durable.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := s.w.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	var n int64
+	err := s.write(ctx, func(tx *wtx) (err error) {
+		n, err = tx.exec(query, args...)
+		return err
+	})
+	return n, err
 }
 
 // unixNano stores t; the zero time is 0.

@@ -14,9 +14,9 @@ import (
 // SaveToken stores an access token by hash (nv.ErrAlreadyExists if the
 // hash is taken). A token with a GrantID is inserted by one statement that
 // also checks that its grant exists and is not revoked (nv.ErrNotFound
-// otherwise): writes are serialized on the one write connection, so a
-// RevokeGrant runs wholly before (the insert finds the grant revoked) or
-// wholly after (its DELETE removes the token).
+// otherwise): writes are serialized by the one writer (each op of a batch
+// runs alone, in order), so a RevokeGrant runs wholly before (the insert
+// finds the grant revoked) or wholly after (its DELETE removes the token).
 func (s *Store) SaveToken(ctx context.Context, t nv.AccessToken) error {
 	args := []any{t.Hash, t.GrantID, t.ClientID, string(t.MSISDN), jsonList(t.Scopes), t.Purpose,
 		string(t.AuthMethod), t.Source, unixNano(t.IssuedAt), unixNano(t.ExpiresAt)}
@@ -30,24 +30,27 @@ SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 WHERE EXISTS (SELECT 1 FROM grants WHERE id = ? AND revoked = 0) ON CONFLICT DO NOTHING`
 		args = append(args, t.GrantID)
 	}
-	n, err := s.exec(ctx, query, args...)
+	err := s.write(ctx, func(tx *wtx) error {
+		n, err := tx.exec(query, args...)
+		if err != nil || n == 1 {
+			return err
+		}
+		// Nothing inserted: tell why. The outcome was decided above.
+		var one int
+		err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", t.Hash).Scan(&one)
+		switch {
+		case err == nil:
+			return nv.ErrAlreadyExists
+		case errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound)
+		default:
+			return err
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: save token: %w", err)
 	}
-	if n == 1 {
-		return nil
-	}
-	// Nothing inserted: tell why. The outcome was decided above.
-	var one int
-	err = s.w.QueryRowContext(ctx, "SELECT 1 FROM tokens WHERE hash = ?", t.Hash).Scan(&one)
-	switch {
-	case err == nil:
-		return fmt.Errorf("sqlite: save token: %w", nv.ErrAlreadyExists)
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("sqlite: save token: grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound)
-	default:
-		return fmt.Errorf("sqlite: save token: %w", err)
-	}
+	return nil
 }
 
 const tokenColumns = "hash, grant_id, client_id, msisdn, scopes, purpose, auth_method, source, issued_at, expires_at"
@@ -77,18 +80,23 @@ func scanToken(row *sql.Row) (nv.AccessToken, error) {
 // a used one nv.ErrConsumed; a token whose ExpiresAt is not after now is
 // consumed all the same and returned with nv.ErrExpired.
 func (s *Store) ConsumeToken(ctx context.Context, hash string, now time.Time) (nv.AccessToken, error) {
-	t, err := scanToken(s.w.QueryRowContext(ctx,
-		"UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING "+tokenColumns,
-		unixNano(now), hash))
-	if errors.Is(err, sql.ErrNoRows) {
-		// Lost: tell why. The outcome was decided above; this only explains it.
-		var one int
-		err = s.w.QueryRowContext(ctx, "SELECT 1 FROM tokens WHERE hash = ?", hash).Scan(&one)
-		if err == nil {
-			err = nv.ErrConsumed
+	var t nv.AccessToken
+	err := s.write(ctx, func(tx *wtx) error {
+		var err error
+		t, err = scanToken(tx.queryRow(
+			"UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING "+tokenColumns,
+			unixNano(now), hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Lost: tell why. The outcome was decided above; this only explains it.
+			var one int
+			err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", hash).Scan(&one)
+			if err == nil {
+				err = nv.ErrConsumed
+			}
+			return notFound(err)
 		}
-		return nv.AccessToken{}, fmt.Errorf("sqlite: consume token: %w", notFound(err))
-	}
+		return err
+	})
 	if err != nil {
 		return nv.AccessToken{}, fmt.Errorf("sqlite: consume token: %w", err)
 	}

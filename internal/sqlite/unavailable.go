@@ -215,7 +215,7 @@ func (s *Store) probe(ctx context.Context) error {
 	if !s.health.failing.Load() {
 		return nil
 	}
-	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+	if _, err := s.exec(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
 		err = unavailable(err)
 		if !errors.Is(err, nv.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", nv.ErrUnavailable, err)

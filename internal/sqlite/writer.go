@@ -1,0 +1,333 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// Group commit.
+//
+// Every write of the store is an op queued to one writer goroutine, which
+// owns the one write connection. The writer takes every op waiting (up to
+// maxBatch), runs them in one transaction (BEGIN IMMEDIATE), each inside its
+// own SAVEPOINT, and COMMITs once: with synchronous=FULL that is one WAL
+// sync for the whole batch. Only then does it answer the callers, so no
+// write is acknowledged before it is durable.
+//
+// An op that fails (a lost single-use race, a constraint, a refused input)
+// is rolled back to its savepoint and fails alone; its batch-mates commit.
+// If the transaction itself is lost (COMMIT fails, or SQLite rolled it back
+// after an I/O error or a full disk), every op of the batch fails with that
+// error (wrapping nv.ErrUnavailable) and nothing of the batch is visible.
+//
+// A caller whose context ends while its op is still queued gets ctx.Err()
+// and the op is never run. Once the writer has taken the op, the caller
+// waits for the batch's outcome whatever its context says, so that an op
+// that committed is never reported as failed. Ops run with the writer's own
+// context, never the caller's: a cancelled caller cannot interrupt the
+// shared transaction.
+
+// maxBatch bounds how many ops share one transaction (and so how long the
+// first of them waits for the others).
+const maxBatch = 1024
+
+// queueSize is how many ops may wait for the writer; beyond it callers block
+// (backpressure) until their context ends.
+const queueSize = 4 * maxBatch
+
+// errClosed is returned for a write after Close.
+var errClosed = fmt.Errorf("store closed: %w", nv.ErrUnavailable)
+
+// op states.
+const (
+	opQueued int32 = iota
+	opTaken
+	opCancelled
+)
+
+// op is one caller's write.
+type op struct {
+	fn    func(*wtx) error
+	state atomic.Int32
+	err   error
+	done  chan struct{}
+}
+
+// WriteStats are the write path's counters, for metrics.
+type WriteStats struct {
+	// Queued is how many ops wait for the writer now (backpressure).
+	Queued int
+	// Batches and Ops count committed-or-failed transactions and the ops
+	// they carried; Ops/Batches is the mean batch size.
+	Batches, Ops uint64
+	// Failed counts ops that returned an error (lost races included);
+	// Aborted counts batches whose transaction failed as a whole.
+	Failed, Aborted uint64
+	// Cancelled counts ops whose caller gave up before the writer took them.
+	Cancelled uint64
+	// SyncSeconds is the total time spent in COMMIT (the WAL sync).
+	SyncSeconds float64
+}
+
+// writer is the group-commit loop and its queue.
+type writer struct {
+	q      chan *op
+	mu     sync.RWMutex // held for reading while sending on q; Close takes it to close q
+	closed bool
+	done   chan struct{}
+
+	conn  *sql.Conn
+	ctx   context.Context
+	stmts map[string]*sql.Stmt
+
+	batches, ops, failed, aborted, cancelled atomic.Uint64
+	syncNanos                                atomic.Int64
+}
+
+func newWriter(conn *sql.Conn) *writer {
+	w := &writer{
+		q:     make(chan *op, queueSize),
+		done:  make(chan struct{}),
+		conn:  conn,
+		ctx:   context.Background(),
+		stmts: map[string]*sql.Stmt{},
+	}
+	go w.loop()
+	return w
+}
+
+// write queues fn and returns its error once the batch holding it is
+// committed (nil) or failed.
+func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
+	return s.wr.submit(ctx, fn)
+}
+
+func (w *writer) submit(ctx context.Context, fn func(*wtx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	o := &op{fn: fn, done: make(chan struct{})}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return errClosed
+	}
+	select {
+	case w.q <- o:
+	default:
+		// The queue is full: wait for room, or give up with the context.
+		select {
+		case w.q <- o:
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			w.cancelled.Add(1)
+			return ctx.Err()
+		}
+	}
+	w.mu.RUnlock()
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opQueued, opCancelled) {
+			w.cancelled.Add(1)
+			return ctx.Err()
+		}
+		<-o.done // taken: its outcome is decided by the batch
+		return o.err
+	}
+}
+
+// close stops accepting ops, lets the writer finish the queued ones, and
+// waits for it.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.q)
+	}
+	w.mu.Unlock()
+	<-w.done
+}
+
+func (w *writer) stats() WriteStats {
+	return WriteStats{
+		Queued:      len(w.q),
+		Batches:     w.batches.Load(),
+		Ops:         w.ops.Load(),
+		Failed:      w.failed.Load(),
+		Aborted:     w.aborted.Load(),
+		Cancelled:   w.cancelled.Load(),
+		SyncSeconds: time.Duration(w.syncNanos.Load()).Seconds(),
+	}
+}
+
+func (w *writer) loop() {
+	defer close(w.done)
+	defer func() {
+		for _, st := range w.stmts {
+			st.Close()
+		}
+		w.conn.Close()
+	}()
+	batch := make([]*op, 0, maxBatch)
+	for o := range w.q {
+		batch = append(batch[:0], o)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case o, ok := <-w.q:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		w.run(batch)
+		clear(batch)
+	}
+}
+
+// run executes one batch and answers each of its callers.
+func (w *writer) run(batch []*op) {
+	taken := batch[:0]
+	for _, o := range batch {
+		if o.state.CompareAndSwap(opQueued, opTaken) {
+			taken = append(taken, o)
+		}
+	}
+	if len(taken) == 0 {
+		return
+	}
+	w.batches.Add(1)
+	w.ops.Add(uint64(len(taken)))
+	tx := &wtx{w: w}
+	if err := w.execRaw("BEGIN IMMEDIATE"); err != nil {
+		w.abort(taken, fmt.Errorf("begin: %w", err))
+		return
+	}
+	for i, o := range taken {
+		if err := w.execRaw("SAVEPOINT op"); err != nil {
+			w.rollback()
+			w.abort(taken, fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		o.err = w.call(o.fn, tx)
+		if o.err != nil {
+			// Undo this op alone. If the savepoint is gone, SQLite has
+			// already rolled back the whole transaction (an I/O error,
+			// a full disk): the batch is lost.
+			if err := w.execRaw("ROLLBACK TO op"); err != nil {
+				w.rollback()
+				w.abort(taken, fmt.Errorf("op %d failed (%w) and took its transaction with it: %w", i, o.err, err))
+				return
+			}
+		}
+		if err := w.execRaw("RELEASE op"); err != nil {
+			w.rollback()
+			w.abort(taken, fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	start := time.Now()
+	err := w.execRaw("COMMIT")
+	w.syncNanos.Add(int64(time.Since(start)))
+	if err != nil {
+		w.rollback()
+		w.abort(taken, fmt.Errorf("commit: %w", err))
+		return
+	}
+	for _, o := range taken {
+		if o.err != nil {
+			w.failed.Add(1)
+		}
+		close(o.done)
+	}
+}
+
+// call runs fn, turning a panic into the op's error so that one bad op
+// cannot take the writer down.
+func (w *writer) call(fn func(*wtx) error, tx *wtx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in write: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// abort fails every op of a lost transaction.
+func (w *writer) abort(taken []*op, err error) {
+	w.aborted.Add(1)
+	w.failed.Add(uint64(len(taken)))
+	if !errors.Is(err, nv.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", nv.ErrUnavailable, err)
+	}
+	for _, o := range taken {
+		o.err = fmt.Errorf("transaction not committed: %w", err)
+		close(o.done)
+	}
+}
+
+// rollback ends a failed transaction; an error means there was none left.
+func (w *writer) rollback() { w.execRaw("ROLLBACK") }
+
+func (w *writer) execRaw(q string) error {
+	st, err := w.stmt(q)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(w.ctx)
+	return err
+}
+
+// stmt returns the prepared statement for q on the write connection.
+func (w *writer) stmt(q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(w.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = st
+	return st, nil
+}
+
+// wtx is what an op runs its statements on: the writer's connection,
+// inside the batch's transaction and the op's savepoint.
+type wtx struct{ w *writer }
+
+// exec runs one statement and returns how many rows it changed.
+func (t *wtx) exec(q string, args ...any) (int64, error) {
+	st, err := t.w.stmt(q)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(t.w.ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRow runs a statement returning at most one row.
+func (t *wtx) queryRow(q string, args ...any) *sql.Row {
+	st, err := t.w.stmt(q)
+	if err != nil {
+		return t.w.conn.QueryRowContext(t.w.ctx, q, args...) // carries the error
+	}
+	return st.QueryRowContext(t.w.ctx, args...)
+}
+
+// WriteStats returns the write path's counters.
+func (s *Store) WriteStats() WriteStats { return s.wr.stats() }

@@ -1,0 +1,422 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// holdWriter blocks the writer inside a batch of its own until release is
+// called, so that the writes issued meanwhile queue up and share the next
+// batch.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	started, rel := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.write(context.Background(), func(*wtx) error {
+			close(started)
+			<-rel
+			return nil
+		})
+	}()
+	<-started
+	return func() {
+		close(rel)
+		if err := <-done; err != nil {
+			t.Errorf("holding op: %v", err)
+		}
+	}
+}
+
+// waitQueued waits until n ops wait for the writer.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.WriteStats().Queued < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d ops queued after 10 s, want %d", s.WriteStats().Queued, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// inOneBatch runs every call concurrently so that they all land in one
+// group-commit batch (checked), and returns their errors in order.
+func inOneBatch(t *testing.T, s *Store, calls ...func(context.Context) error) []error {
+	t.Helper()
+	release := holdWriter(t, s)
+	before := s.WriteStats()
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Go(func() { errs[i] = call(t.Context()) })
+	}
+	waitQueued(t, s, len(calls))
+	release()
+	wg.Wait()
+	after := s.WriteStats()
+	// The holding batch was counted when it began; then one batch for all.
+	if got := after.Batches - before.Batches; got != 1 {
+		t.Errorf("the calls ran in %d batches, want 1", got)
+	}
+	if got := after.Ops - before.Ops; got != uint64(len(calls)) {
+		t.Errorf("%d ops ran, want %d", got, len(calls))
+	}
+	return errs
+}
+
+// outcome checks that errs[i] matches want[i] (nil for success).
+func outcome(t *testing.T, what string, errs []error, want []error) {
+	t.Helper()
+	for i := range errs {
+		if want[i] == nil && errs[i] != nil || want[i] != nil && !errors.Is(errs[i], want[i]) {
+			t.Errorf("%s: call %d = %v, want %v", what, i, errs[i], want[i])
+		}
+	}
+}
+
+func liveToken(hash string) nv.AccessToken {
+	now := time.Now()
+	return nv.AccessToken{Hash: hash, ClientID: "app", MSISDN: "+34600000001", Scopes: []string{nv.ScopeVerify},
+		AuthMethod: nv.AuthNetwork, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+}
+
+// TestBatchTokenWinnersAndLosers: one batch consumes the same token from
+// several callers (one wins, the rest get ErrConsumed), another token once
+// (wins), an unknown one (ErrNotFound) and saves a new one: each outcome is
+// its own, and every winner is durable.
+func TestBatchTokenWinnersAndLosers(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	for _, h := range []string{"t-race", "t-solo"} {
+		if err := s.SaveToken(ctx, liveToken(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consume := func(h string) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := s.ConsumeToken(ctx, h, time.Now()); return err }
+	}
+	const racers = 8
+	var calls []func(context.Context) error
+	for range racers {
+		calls = append(calls, consume("t-race"))
+	}
+	calls = append(calls, consume("t-solo"), consume("t-unknown"),
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("t-new")) },
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("t-solo")) }, // taken
+	)
+	errs := inOneBatch(t, s, calls...)
+	wins := 0
+	for _, err := range errs[:racers] {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, nv.ErrConsumed):
+			t.Errorf("losing ConsumeToken = %v, want ErrConsumed", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of %d ConsumeToken of one token won in one batch, want 1", wins, racers)
+	}
+	outcome(t, "batch", errs[racers:], []error{nil, nv.ErrNotFound, nil, nv.ErrAlreadyExists})
+
+	for _, h := range []string{"t-race", "t-solo"} {
+		if _, err := s.ConsumeToken(ctx, h, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+			t.Errorf("ConsumeToken(%s) after the batch = %v, want ErrConsumed", h, err)
+		}
+	}
+	if _, err := s.ConsumeToken(ctx, "t-new", time.Now()); err != nil {
+		t.Errorf("token saved in the batch: %v", err)
+	}
+}
+
+// TestBatchJTIWinnersAndLosers: the same jti from several callers in one
+// batch: one wins; other jtis in the batch are unaffected.
+func TestBatchJTIWinnersAndLosers(t *testing.T) {
+	s := openTest(t)
+	live := time.Now().Add(time.Hour)
+	jti := func(id string) func(context.Context) error {
+		return func(ctx context.Context) error { return s.ConsumeJTI(ctx, "iss", id, live, time.Now()) }
+	}
+	errs := inOneBatch(t, s, jti("j-race"), jti("j-a"), jti("j-race"), jti("j-b"), jti("j-race"), jti("j-a"))
+	wins := 0
+	for _, i := range []int{0, 2, 4} {
+		if errs[i] == nil {
+			wins++
+		} else if !errors.Is(errs[i], nv.ErrConsumed) {
+			t.Errorf("losing ConsumeJTI = %v, want ErrConsumed", errs[i])
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of 3 ConsumeJTI of one jti won, want 1", wins)
+	}
+	// Arrival order decides between the two j-a calls, but exactly one wins.
+	if (errs[1] == nil) == (errs[5] == nil) {
+		t.Errorf("j-a twice: %v and %v, want exactly one winner", errs[1], errs[5])
+	}
+	outcome(t, "j-b", errs[3:4], []error{nil})
+	for _, id := range []string{"j-race", "j-a", "j-b"} {
+		if err := s.ConsumeJTI(t.Context(), "iss", id, live, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+			t.Errorf("ConsumeJTI(%s) after the batch = %v, want ErrConsumed", id, err)
+		}
+	}
+}
+
+// TestBatchCodeWinnersAndLosers: the same code redeemed by several callers
+// in one batch (one wins), a revoked grant's code (ErrNotFound), another
+// code (wins), and a grant created with a code already taken
+// (ErrAlreadyExists) next to one created fine.
+func TestBatchCodeWinnersAndLosers(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	for _, g := range []nv.Grant{
+		{ID: "g-race", AuthCode: "c-race", ExpiresAt: exp},
+		{ID: "g-solo", AuthCode: "c-solo", ExpiresAt: exp},
+		{ID: "g-revoked", AuthCode: "c-revoked", ExpiresAt: exp},
+	} {
+		if err := s.CreateGrant(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeGrant(ctx, "g-revoked"); err != nil {
+		t.Fatal(err)
+	}
+	redeem := func(id string) func(context.Context) error {
+		return func(ctx context.Context) error { return s.RedeemGrant(ctx, id, []byte("by "+id), time.Now()) }
+	}
+	errs := inOneBatch(t, s,
+		redeem("g-race"), redeem("g-race"), redeem("g-race"), redeem("g-race"),
+		redeem("g-solo"), redeem("g-revoked"),
+		func(ctx context.Context) error {
+			return s.CreateGrant(ctx, nv.Grant{ID: "g-dup", AuthCode: "c-race", ExpiresAt: exp})
+		},
+		func(ctx context.Context) error {
+			return s.CreateGrant(ctx, nv.Grant{ID: "g-new", AuthCode: "c-new", ExpiresAt: exp})
+		},
+	)
+	wins := 0
+	for _, err := range errs[:4] {
+		if err == nil {
+			wins++
+		} else if !errors.Is(err, nv.ErrConsumed) {
+			t.Errorf("losing RedeemGrant = %v, want ErrConsumed", err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d of 4 RedeemGrant of one code won, want 1", wins)
+	}
+	outcome(t, "batch", errs[4:], []error{nil, nv.ErrNotFound, nv.ErrAlreadyExists, nil})
+	for _, id := range []string{"g-race", "g-solo"} {
+		g, err := s.Grant(ctx, id)
+		if err != nil || !g.CodeConsumed || string(g.Data) != "by "+id {
+			t.Errorf("Grant(%s) after the batch = %+v, %v; want consumed with its data", id, g, err)
+		}
+	}
+	if _, err := s.Grant(ctx, "g-dup"); !errors.Is(err, nv.ErrNotFound) {
+		t.Errorf("refused grant visible after the batch: %v", err)
+	}
+	if _, err := s.GrantByAuthCode(ctx, "c-new"); err != nil {
+		t.Errorf("grant created in the batch: %v", err)
+	}
+}
+
+// TestBatchMultiStatementFailureAlone: an op of several statements that
+// fails half-way (a static map naming a prefix twice, after deleting the old
+// map) leaves nothing behind, while its batch-mates commit.
+func TestBatchMultiStatementFailureAlone(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	old := []nv.StaticRoute{{Prefix: netip.MustParsePrefix("10.0.0.1/32"), MSISDN: "+34600000001"}}
+	if err := s.ReplaceStaticRoutes(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	dup := []nv.StaticRoute{
+		{Prefix: netip.MustParsePrefix("10.0.0.2/32"), MSISDN: "+34600000002"},
+		{Prefix: netip.MustParsePrefix("10.0.0.2/32"), MSISDN: "+34600000003"},
+	}
+	now := time.Now()
+	errs := inOneBatch(t, s,
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("before")) },
+		func(ctx context.Context) error { return s.ReplaceStaticRoutes(ctx, dup) },
+		func(ctx context.Context) error {
+			return s.StartSession(ctx, nv.NetworkSession{Prefix: netip.MustParsePrefix("10.9.0.1/32"),
+				MSISDN: "+34600000009", SessionID: "s", NAS: "gw", StartedAt: now, UpdatedAt: now})
+		},
+		func(ctx context.Context) error {
+			return s.write(ctx, func(*wtx) error { panic("a bug in one op") })
+		},
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("after")) },
+	)
+	outcome(t, "batch", []error{errs[0], errs[1], errs[2], errs[4]}, []error{nil, nv.ErrAlreadyExists, nil, nil})
+	if errs[3] == nil {
+		t.Error("panicking op reported success")
+	}
+	got, err := s.StaticRoutes(ctx)
+	if err != nil || len(got) != 1 || got[0] != old[0] {
+		t.Errorf("static map after its refused replace = %v, %v; want the old one", got, err)
+	}
+	for _, h := range []string{"before", "after"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("token %s saved next to the failure: %v", h, err)
+		}
+	}
+	if _, err := s.SessionFor(ctx, netip.MustParseAddr("10.9.0.1"), time.Time{}); err != nil {
+		t.Errorf("session started next to the failure: %v", err)
+	}
+}
+
+// TestCancelWhileQueued: a caller that gives up while its op waits gets its
+// context's error, the op never runs, and the batch it would have joined
+// commits normally.
+func TestCancelWhileQueued(t *testing.T) {
+	s := openTest(t)
+	release := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancelled := make(chan error, 1)
+	go func() { cancelled <- s.SaveToken(ctx, liveToken("cancelled")) }()
+	kept := make(chan error, 1)
+	go func() { kept <- s.SaveToken(t.Context(), liveToken("kept")) }()
+	waitQueued(t, s, 2)
+	cancel()
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled SaveToken = %v, want context.Canceled", err)
+	}
+	release()
+	if err := <-kept; err != nil {
+		t.Errorf("SaveToken queued beside the cancelled one: %v", err)
+	}
+	if _, err := s.Token(t.Context(), "cancelled"); !errors.Is(err, nv.ErrNotFound) {
+		t.Errorf("the cancelled write ran: Token = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Token(t.Context(), "kept"); err != nil {
+		t.Errorf("Token(kept) = %v", err)
+	}
+	if st := s.WriteStats(); st.Cancelled != 1 {
+		t.Errorf("WriteStats.Cancelled = %d, want 1", st.Cancelled)
+	}
+}
+
+// TestCancelWhileRunning: a caller that gives up once its op is in a
+// running batch is answered with the batch's outcome, never a context
+// error for a write that was in fact committed.
+func TestCancelWhileRunning(t *testing.T) {
+	s := openTest(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	inside := make(chan struct{})
+	res := make(chan error, 1)
+	go func() {
+		res <- s.write(ctx, func(tx *wtx) error {
+			close(inside)
+			time.Sleep(20 * time.Millisecond) // the caller cancels meanwhile
+			_, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('iss', 'running', 0)")
+			return err
+		})
+	}()
+	<-inside
+	cancel()
+	if err := <-res; err != nil {
+		t.Errorf("write cancelled while running = %v, want its committed outcome (nil)", err)
+	}
+	if err := s.ConsumeJTI(t.Context(), "iss", "running", time.Time{}, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+		t.Errorf("the running write was not committed: ConsumeJTI = %v", err)
+	}
+}
+
+// TestWriteAfterClose: writes after Close fail; writes queued before it
+// are committed.
+func TestWriteAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	errs := make(chan error, 10)
+	for i := range 10 {
+		go func() { errs <- s.SaveToken(context.Background(), liveToken(fmt.Sprint("q", i))) }()
+	}
+	waitQueued(t, s, 10)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	release()
+	for range 10 {
+		if err := <-errs; err != nil {
+			t.Errorf("write queued before Close: %v", err)
+		}
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveToken(context.Background(), liveToken("late")); !errors.Is(err, nv.ErrUnavailable) {
+		t.Errorf("SaveToken after Close = %v, want ErrUnavailable", err)
+	}
+	s, err = Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10 {
+		if _, err := s.Token(t.Context(), fmt.Sprint("q", i)); err != nil {
+			t.Errorf("token q%d after reopen: %v", i, err)
+		}
+	}
+}
+
+// TestBatchDiskFull: an op that fills the database (max_page_count stands
+// in for a full disk) fails; the batch either commits its other ops or none
+// of them, never part of an op, and the database stays sound.
+func TestBatchDiskFull(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	if err := s.write(ctx, func(tx *wtx) error {
+		var n int
+		return tx.queryRow("PRAGMA max_page_count = 300").Scan(&n)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 4<<20)
+	errs := inOneBatch(t, s,
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("a")) },
+		func(ctx context.Context) error {
+			return s.SaveAuthSession(ctx, nv.AuthSession{ID: "big", Data: big, ExpiresAt: time.Now().Add(time.Hour)})
+		},
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("c")) },
+	)
+	if errs[1] == nil {
+		t.Fatal("a write larger than the database may grow succeeded")
+	}
+	if _, err := s.AuthSession(ctx, "big", time.Now()); !errors.Is(err, nv.ErrNotFound) {
+		t.Errorf("failed write visible: %v", err)
+	}
+	for i, h := range map[int]string{0: "a", 2: "c"} {
+		_, err := s.Token(ctx, h)
+		if (errs[i] == nil) != (err == nil) {
+			t.Errorf("token %s: write answered %v, stored: %v", h, errs[i], err)
+		}
+	}
+	if err := s.SaveToken(ctx, liveToken("later")); err != nil {
+		t.Errorf("write after the full batch: %v", err)
+	}
+	var check string
+	if err := s.r.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("quick_check = %q, %v", check, err)
+	}
+}
