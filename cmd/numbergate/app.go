@@ -54,6 +54,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := admin.NewMetrics(reg)
+	registerWritePathMetrics(reg, c.store)
 	var enrich func(*http.Request) map[string]string
 	if len(c.enrichHeaders) > 0 {
 		enrich = func(r *http.Request) map[string]string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +106,13 @@ func TestServeRADIUS(t *testing.T) {
 	}
 	if a := authorize(); a.err != "access_denied" {
 		t.Fatalf("after Accounting-On: %q, want access_denied", a.err)
+	}
+	// The write path's backpressure is visible to the operator.
+	metrics := getBody(t, n.admin+"/metrics")
+	for _, name := range []string{"numbergate_radius_queue_depth ", "numbergate_store_write_queue ",
+		"numbergate_store_write_batches_total ", "numbergate_store_writes_total "} {
+		if !strings.Contains(metrics, "\n"+name) {
+			t.Errorf("/metrics has no %s", name)
+		}
 	}
 }

@@ -35,6 +35,8 @@ func startFeeds(ctx context.Context, bg *errgroup.Group, cfg *config.Config, st 
 		if err != nil {
 			return fmt.Errorf("network.radius: %w", err)
 		}
+		registerQueueDepth(a.registry, "numbergate_radius_queue_depth",
+			"Authentic RADIUS packets waiting for a store worker (backpressure; full queues drop packets as result=\"overload\").", srv.QueueDepth)
 		pc := ls.radius
 		if pc == nil {
 			if pc, err = net.ListenPacket("udp", rc.Listen); err != nil {
@@ -63,6 +65,8 @@ func startFeeds(ctx context.Context, bg *errgroup.Group, cfg *config.Config, st 
 		if err != nil {
 			return fmt.Errorf("network.cgnat: %w", err)
 		}
+		registerQueueDepth(a.registry, "numbergate_cgnat_queue_depth",
+			"CGNAT syslog records waiting for a store worker (backpressure; full queues drop records as result=\"overload\").", ing.QueueDepth)
 		if len(cc.Files) > 0 {
 			n, err := ing.IngestFiles(ctx)
 			if err != nil {

@@ -50,7 +50,8 @@ type Metrics struct {
 	// unmatched, malformed) (numbergate_cgnat_records_total{result}).
 	CGNATRecords *prometheus.CounterVec
 	// CGNATDropped counts syslog datagrams dropped unread, by reason
-	// (unknown_sender) (numbergate_cgnat_datagrams_dropped_total{reason}).
+	// (unknown_sender) and records dropped unstored (overload)
+	// (numbergate_cgnat_datagrams_dropped_total{reason}).
 	CGNATDropped *prometheus.CounterVec
 	// Limited counts requests refused by a rate limit or quota, by route
 	// (authorize, token, api) and reason (rate, quota)
@@ -101,7 +102,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		CGNATDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_cgnat_datagrams_dropped_total",
-			Help: "CGNAT syslog datagrams dropped unread, by reason (unknown_sender: not from a configured sender).",
+			Help: "CGNAT syslog dropped, by reason (unknown_sender: a datagram not from a configured sender; overload: a record not stored because the store workers' queue was full).",
 		}, []string{"reason"}),
 		NetworkSessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "numbergate_network_sessions_expired_total",

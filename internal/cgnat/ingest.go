@@ -153,7 +153,7 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, err
 
 // Stats returns a snapshot of the counters: "applied.alloc",
 // "applied.release", "malformed", "unmatched", "store_error",
-// "unknown_sender".
+// "unknown_sender", "overload".
 func (g *Ingester) Stats() map[string]uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -81,8 +81,13 @@ type Options struct {
 	// Logger (discarded when nil).
 	Logger  *slog.Logger
 	Metrics Metrics
-	// Workers is the number of store workers (8 when zero); QueueSize the
-	// total number of authentic packets waiting for them (1024 when zero).
+	// Workers is the number of store workers (256 when zero); QueueSize
+	// the total number of authentic packets waiting for them (16384 when
+	// zero). Packets are spread by subscriber address, so one address's
+	// packets are applied in arrival order; the workers' store calls share
+	// the store's group commits, so more workers mean bigger batches, not
+	// more syncs. A packet that finds its worker's queue full is dropped
+	// unanswered (the gateway retransmits) and counted as "overload".
 	Workers   int
 	QueueSize int
 	// ExpireEvery is the period of the idle sweep (IdleTimeout/10, between
@@ -108,7 +113,8 @@ type Server struct {
 	opts    Options
 	replay  *replayCache
 
-	addr atomic.Pointer[net.Addr]
+	addr   atomic.Pointer[net.Addr]
+	queued atomic.Int64 // authentic packets waiting for a worker
 
 	statsMu sync.Mutex
 	stats   map[string]uint64
@@ -152,10 +158,10 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Workers <= 0 {
-		opts.Workers = 8
+		opts.Workers = 256
 	}
 	if opts.QueueSize <= 0 {
-		opts.QueueSize = 1024
+		opts.QueueSize = 16384
 	}
 	if opts.ReplayWindow <= 0 {
 		opts.ReplayWindow = time.Hour
@@ -201,6 +207,10 @@ func (s *Server) Addr() net.Addr {
 	}
 	return nil
 }
+
+// QueueDepth is how many authentic packets wait for a store worker now
+// (backpressure: it grows when the store cannot keep up).
+func (s *Server) QueueDepth() int { return int(s.queued.Load()) }
 
 // Stats returns a snapshot of the counters: "dropped.<reason>",
 // "handled.<outcome>", "expired" and "verified.message_authenticator".
@@ -272,6 +282,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		go func(ch <-chan job) {
 			defer wg.Done()
 			for j := range ch {
+				s.queued.Add(-1)
 				s.work(ctx, j)
 			}
 		}(shards[i])
@@ -313,10 +324,12 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 			continue
 		}
 		shard := shards[shardOf(req.shardKey, len(shards))]
+		s.queued.Add(1)
 		select {
 		case shard <- job{req: req, conn: pc, to: from}:
 		default:
 			s.done(req)
+			s.queued.Add(-1)
 			s.drop(DropOverload, fromAP, "worker queue full")
 		}
 	}

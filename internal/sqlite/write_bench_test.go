@@ -63,6 +63,12 @@ func BenchmarkWritePath(b *testing.B) {
 					})
 				}
 				wg.Wait()
+				b.StopTimer()
+				st := s.WriteStats()
+				if st.Batches > 0 {
+					b.ReportMetric(float64(st.Ops)/float64(st.Batches), "ops/batch")
+					b.ReportMetric(st.SyncSeconds*1e6/float64(st.Batches), "commit-µs/batch")
+				}
 			})
 		}
 	}
