@@ -161,19 +161,28 @@ func (c *Client) callAPI(ctx context.Context, op, method, path, accessToken stri
 	if err != nil {
 		return corr, fmt.Errorf("nvclient: %s: %w", op, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	return corr, decodeAPIResponse(op, resp.StatusCode, corr, raw, out)
+}
+
+// decodeAPIResponse decodes a 200 answer into out, or turns an error
+// answer into an *Error with the CAMARA code and message (or the HTTP
+// status text when the body is not a CAMARA error).
+func decodeAPIResponse(op string, status int, corr string, raw []byte, out any) error {
+	if status != http.StatusOK {
 		var e struct {
-			Status  int    `json:"status"`
 			Code    string `json:"code"`
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(raw, &e) != nil || e.Code == "" {
-			e.Code = http.StatusText(resp.StatusCode)
+			e.Code, e.Message = http.StatusText(status), ""
+			if e.Code == "" {
+				e.Code = fmt.Sprintf("HTTP %d", status)
+			}
 		}
-		return corr, &Error{Op: op, Status: resp.StatusCode, Code: e.Code, Message: e.Message, Correlator: corr}
+		return &Error{Op: op, Status: status, Code: e.Code, Message: e.Message, Correlator: corr}
 	}
 	if err := json.Unmarshal(raw, out); err != nil {
-		return corr, &Error{Op: op, Status: resp.StatusCode, Code: CodeServerError, Message: "the answer is not JSON", Correlator: corr}
+		return &Error{Op: op, Status: status, Code: CodeServerError, Message: "the answer is not JSON", Correlator: corr}
 	}
-	return corr, nil
+	return nil
 }

@@ -166,7 +166,13 @@ func (c *Client) Callback(ctx context.Context, p *Pending, query url.Values) (*T
 	if subtle.ConstantTimeCompare([]byte(query.Get("state")), []byte(p.State)) != 1 {
 		return nil, ErrStateMismatch
 	}
-	if iss := query.Get("iss"); iss != "" && iss != c.cfg.Issuer {
+	iss, hasIss := query["iss"]
+	switch {
+	case hasIss && (len(iss) != 1 || iss[0] != c.cfg.Issuer):
+		return nil, ErrIssuerMismatch
+	case !hasIss && c.disc.AuthorizationResponseIssParameterSupported:
+		// RFC 9207 2.4: the provider always sends iss, so a callback
+		// without it did not come from the provider.
 		return nil, ErrIssuerMismatch
 	}
 	if e := query.Get("error"); e != "" {

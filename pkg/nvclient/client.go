@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -43,6 +44,9 @@ type Discovery struct {
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported"`
 	CodeChallengeMethodsSupported    []string `json:"code_challenge_methods_supported"`
 	RequestParameterSupported        bool     `json:"request_parameter_supported"`
+	// AuthorizationResponseIssParameterSupported (RFC 9207): when true,
+	// Callback requires the iss parameter and checks it.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // Client runs the CAMARA frontend flow for one onboarded app and calls the
@@ -54,6 +58,8 @@ type Client struct {
 	http *http.Client
 	now  func() time.Time
 	disc Discovery
+
+	mu   sync.Mutex
 	jwks *jose.JSONWebKeySet
 }
 
@@ -88,12 +94,30 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.disc.AuthorizationEndpoint == "" || c.disc.TokenEndpoint == "" || c.disc.JWKSURI == "" {
 		return nil, &Error{Op: "discovery", Code: "incomplete_discovery", Message: "authorization_endpoint, token_endpoint and jwks_uri are required"}
 	}
-	var set jose.JSONWebKeySet
-	if err := c.getJSON(ctx, c.disc.JWKSURI, &set); err != nil {
+	if err := c.refreshKeys(ctx); err != nil {
 		return nil, err
 	}
-	c.jwks = &set
 	return c, nil
+}
+
+// refreshKeys fetches the provider's JWKS (at New, and again when an ID
+// token names a key the client has not seen: the provider rotated).
+func (c *Client) refreshKeys(ctx context.Context) error {
+	var set jose.JSONWebKeySet
+	if err := c.getJSON(ctx, c.disc.JWKSURI, &set); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.jwks = &set
+	c.mu.Unlock()
+	return nil
+}
+
+// key returns the provider's public keys with kid.
+func (c *Client) key(kid string) []jose.JSONWebKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jwks.Key(kid)
 }
 
 // Discovery returns the provider's configuration as fetched by New.

@@ -79,7 +79,8 @@ var (
 	ErrStateMismatch = errors.New("nvclient: callback state does not match the pending authorization")
 	// ErrNoCode: the callback carries neither a code nor an error.
 	ErrNoCode = errors.New("nvclient: callback carries no code")
-	// ErrIssuerMismatch: the callback's iss is not the client's issuer
-	// (RFC 9207 mix-up defence).
+	// ErrIssuerMismatch: the callback's iss is not the client's issuer,
+	// or is missing although the provider advertises it (RFC 9207 mix-up
+	// defence). Nothing was exchanged.
 	ErrIssuerMismatch = errors.New("nvclient: callback iss is not the issuer")
 )

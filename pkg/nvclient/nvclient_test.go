@@ -203,6 +203,31 @@ func TestSandboxFlow(t *testing.T) {
 		}
 	})
 
+	t.Run("iss missing or foreign: refused before the exchange (RFC 9207)", func(t *testing.T) {
+		p, _ := c.AuthorizationURL(nvclient.AuthRequest{Purpose: purpose, LoginHint: "tel:" + dev})
+		q := device(t, p.AuthURL)
+		if q.Get("iss") != sb.Issuer {
+			t.Fatalf("the sandbox sent iss %q", q.Get("iss"))
+		}
+		for _, bad := range []url.Values{{"iss": nil}, {"iss": {"http://evil.example"}}} {
+			mod := url.Values{}
+			for k, v := range q {
+				mod[k] = v
+			}
+			if bad["iss"] == nil {
+				mod.Del("iss")
+			} else {
+				mod["iss"] = bad["iss"]
+			}
+			if _, err := c.Callback(ctx, p, mod); !errors.Is(err, nvclient.ErrIssuerMismatch) {
+				t.Errorf("iss %v: got %v, want ErrIssuerMismatch", bad["iss"], err)
+			}
+		}
+		if _, err := c.Callback(ctx, p, q); err != nil {
+			t.Errorf("the code was spent by a refused callback: %v", err)
+		}
+	})
+
 	t.Run("a code redeemed twice: invalid_grant", func(t *testing.T) {
 		p, _ := c.AuthorizationURL(nvclient.AuthRequest{Purpose: purpose, LoginHint: "tel:" + dev})
 		q := device(t, p.AuthURL)

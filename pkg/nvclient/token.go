@@ -80,27 +80,9 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, code string) (*Token,
 	if err != nil {
 		return nil, fmt.Errorf("nvclient: token: %w", err)
 	}
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int    `json:"expires_in"`
-		Scope       string `json:"scope"`
-		IDToken     string `json:"id_token"`
-		Error       string `json:"error"`
-		Description string `json:"error_description"`
-	}
-	if err := json.Unmarshal(body, &tr); err != nil {
-		return nil, &Error{Op: "token", Status: resp.StatusCode, Code: CodeServerError, Message: "the token response is not JSON"}
-	}
-	if resp.StatusCode != http.StatusOK || tr.Error != "" {
-		code := tr.Error
-		if code == "" {
-			code = CodeServerError
-		}
-		return nil, &Error{Op: "token", Status: resp.StatusCode, Code: code, Message: tr.Description}
-	}
-	if tr.AccessToken == "" {
-		return nil, &Error{Op: "token", Status: resp.StatusCode, Code: CodeServerError, Message: "the token response has no access_token"}
+	tr, err := parseTokenResponse(resp.StatusCode, body)
+	if err != nil {
+		return nil, err
 	}
 	t := &Token{
 		AccessToken: tr.AccessToken,
@@ -111,7 +93,7 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, code string) (*Token,
 		IDToken:     tr.IDToken,
 	}
 	if tr.IDToken != "" {
-		claims, err := c.verifyIDToken(tr.IDToken, p.Nonce)
+		claims, err := c.verifyIDToken(ctx, tr.IDToken, p.Nonce)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +102,40 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, code string) (*Token,
 		return nil, &Error{Op: "token", Status: resp.StatusCode, Code: "invalid_id_token", Message: "openid was requested but no ID token was returned"}
 	}
 	return t, nil
+}
+
+// tokenResponse is the JSON of /token (RFC 6749 5.1, 5.2).
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int    `json:"expires_in"`
+	Scope       string `json:"scope"`
+	IDToken     string `json:"id_token"`
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+}
+
+// parseTokenResponse turns the provider's answer into a response or an
+// *Error (Op "token") carrying the status and the OAuth error.
+func parseTokenResponse(status int, body []byte) (tokenResponse, error) {
+	var tr tokenResponse
+	if err := json.Unmarshal(body, &tr); err != nil {
+		return tr, &Error{Op: "token", Status: status, Code: CodeServerError, Message: "the token response is not JSON"}
+	}
+	if status != http.StatusOK || tr.Error != "" {
+		code := tr.Error
+		if code == "" {
+			code = CodeServerError
+		}
+		return tr, &Error{Op: "token", Status: status, Code: code, Message: tr.Description}
+	}
+	if tr.AccessToken == "" {
+		return tr, &Error{Op: "token", Status: status, Code: CodeServerError, Message: "the token response has no access_token"}
+	}
+	if tr.ExpiresIn < 0 {
+		return tr, &Error{Op: "token", Status: status, Code: CodeServerError, Message: "the token response has a negative expires_in"}
+	}
+	return tr, nil
 }
 
 // clientAssertion is a fresh private_key_jwt (RFC 7523, CAMARA ICM): iss =
@@ -145,7 +161,7 @@ func (c *Client) clientAssertion() (string, error) {
 	return s, nil
 }
 
-func (c *Client) verifyIDToken(raw, nonce string) (*IDClaims, error) {
+func (c *Client) verifyIDToken(ctx context.Context, raw, nonce string) (*IDClaims, error) {
 	fail := func(msg string) error {
 		return &Error{Op: "token", Code: "invalid_id_token", Message: msg}
 	}
@@ -165,7 +181,15 @@ func (c *Client) verifyIDToken(raw, nonce string) (*IDClaims, error) {
 	if len(tok.Headers) != 1 {
 		return nil, fail("the ID token must have one signature")
 	}
-	keys := c.jwks.Key(tok.Headers[0].KeyID)
+	kid := tok.Headers[0].KeyID
+	keys := c.key(kid)
+	if len(keys) == 0 {
+		// The provider may have rotated its key since New.
+		if err := c.refreshKeys(ctx); err != nil {
+			return nil, err
+		}
+		keys = c.key(kid)
+	}
 	if len(keys) == 0 {
 		return nil, fail("the ID token's kid is not in the provider's JWKS")
 	}
