@@ -40,20 +40,27 @@ type clusterNode struct {
 // startNode runs the real serve path with the cluster issuer and a
 // PostgreSQL store at dsn. extra is appended to the YAML; pc, if set, is
 // the node's RADIUS socket.
-func startNode(t *testing.T, dsn, extra string, pc net.PacketConn) *clusterNode {
+func startNode(t testing.TB, dsn, extra string, pc net.PacketConn) *clusterNode {
 	t.Helper()
-	dir := t.TempDir()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startNodeOn(t, dsn, clusterIssuer, extra, pub, pc)
+}
+
+// startNodeOn is startNode on a public listener of the caller's, with the
+// given issuer.
+func startNodeOn(t testing.TB, dsn, issuer, extra string, pub net.Listener, pc net.PacketConn) *clusterNode {
+	t.Helper()
+	dir := t.TempDir()
 	adm, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "numbergate.yaml")
 	yaml := fmt.Sprintf("listen: %s\nissuer: %s\nadmin_listen: %s\nstore:\n  driver: postgres\n  dsn: %q\n  statement_timeout: 2s\n%s",
-		pub.Addr(), clusterIssuer, adm.Addr(), dsn, extra)
+		pub.Addr(), issuer, adm.Addr(), dsn, extra)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
