@@ -75,6 +75,12 @@ func BenchmarkSessionFor1M(b *testing.B) {
 	t0 := time.Now()
 	fillSessions(b, dsn, n, at)
 	b.Logf("inserted %d sessions (with their indexes) in %s", n, time.Since(t0).Round(time.Millisecond))
+	if conn, err := pgx.Connect(ctx, dsn); err == nil {
+		var table, total int64
+		_ = conn.QueryRow(ctx, "SELECT pg_relation_size('network_sessions'), pg_total_relation_size('network_sessions')").Scan(&table, &total)
+		b.Logf("network_sessions: %d MB of rows, %d MB with indexes", table>>20, total>>20)
+		conn.Close(ctx)
+	}
 
 	for _, par := range []int{1, 16} {
 		b.Run(fmt.Sprintf("callers=%d", par), func(b *testing.B) {
