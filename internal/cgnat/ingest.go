@@ -382,6 +382,12 @@ func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 	la := pc.LocalAddr()
 	g.addr.Store(&la)
+	// A burst (a gateway's Accounting-On and the Starts of all its
+	// subscribers) must not overflow the socket while the store commits:
+	// ask for a large receive buffer (the kernel caps it at rmem_max).
+	if u, ok := pc.(interface{ SetReadBuffer(int) error }); ok {
+		_ = u.SetReadBuffer(socketBuffer)
+	}
 	defer g.flushMalformed()
 	// Records in hand when ctx ends are still stored.
 	storeCtx := context.WithoutCancel(ctx)
@@ -491,3 +497,6 @@ func (g *Ingester) datagram(b []byte, from net.Addr, shards []chan Record) {
 		}
 	}
 }
+
+// socketBuffer is the receive buffer asked for on the UDP socket.
+const socketBuffer = 4 << 20

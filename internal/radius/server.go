@@ -270,6 +270,12 @@ type job struct {
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	la := pc.LocalAddr()
 	s.addr.Store(&la)
+	// A burst (a gateway's Accounting-On and the Starts of all its
+	// subscribers) must not overflow the socket while the store commits:
+	// ask for a large receive buffer (the kernel caps it at rmem_max).
+	if u, ok := pc.(interface{ SetReadBuffer(int) error }); ok {
+		_ = u.SetReadBuffer(socketBuffer)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -570,3 +576,6 @@ func (s *Server) expireLoop(ctx context.Context) {
 		}
 	}
 }
+
+// socketBuffer is the receive buffer asked for on the UDP socket.
+const socketBuffer = 4 << 20
