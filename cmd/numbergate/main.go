@@ -41,6 +41,7 @@ commands:
   sessions list|lookup --config FILE    inspect network sessions (numbers masked unless asked)
   migrate --config FILE                 bring the store's schema up to date and exit
   keys rotate|list --config FILE        rotate the signing key (published before use), list keys
+  bench flow|verify|radius|mixed|baseline  drive a running server and measure it (docs/PERFORMANCE.md)
   version                               print the version and VCS revision
 
 Run "numbergate <command> -h" for a command's flags.
@@ -68,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "keys":
 		return runKeys(ctx, args[1:], getenv, stdout)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fs := cmdline.New("version", "", stdout)
 		if _, err := fs.Parse(args[1:], 0); err != nil {
