@@ -137,7 +137,8 @@ func procDevice(net, i int) *loadgen.Device {
 }
 
 // newProcNode writes a config (static map of devices 127.0.<net>.1..n,
-// RADIUS accounting from 127.0.0.0/8, extra YAML appended, then
+// RADIUS accounting from 127.0.0.0/8, rate limits off since the load
+// comes from few addresses and one client, extra YAML appended, then
 // $NUMBERGATE_TEST_STORE_YAML, which selects another store) and onboards a
 // client with the CLI. It does not start the server.
 func newProcNode(t testing.TB, net, devices int, extra string) *procNode {
@@ -157,6 +158,10 @@ issuer: %s
 admin_listen: %s
 data_dir: %s
 log_level: warn
+limits:
+  authorize_per_address: "off"
+  token_per_client: "off"
+  api_per_client: "off"
 network:
   radius:
     listen: %s
