@@ -120,6 +120,42 @@ type UsageStore interface {
 	// api_usage_daily.calls + 1 WHERE api_usage_daily.calls < $3, counted
 	// when it affected a row.)
 	TakeDailyQuota(ctx context.Context, clientID string, day time.Time, limit int64) (bool, error)
+
+	// RecordUsage stores one usage record (issue 9 item 13: billing). It is
+	// called once per API call and per token issued, so it must stay one
+	// small INSERT (PostgreSQL: INSERT INTO usage_records ... VALUES ...).
+	RecordUsage(ctx context.Context, r UsageRecord) error
+	// UsageRecords returns the records with from <= At < to, oldest first
+	// (ties in insertion order).
+	UsageRecords(ctx context.Context, from, to time.Time) ([]UsageRecord, error)
+	// ExpireUsage deletes the records with At before before (the retention)
+	// and returns how many.
+	ExpireUsage(ctx context.Context, before time.Time) (int, error)
+}
+
+// Usage record events.
+const (
+	UsageAPICall     = "api_call"
+	UsageTokenIssued = "token_issued"
+)
+
+// UsageRecord is one billable event: a Number Verification API call by a
+// client (whatever its result) or an access token issued to it. It never
+// holds the subscriber's number.
+type UsageRecord struct {
+	At       time.Time
+	ClientID string
+	// Event is UsageAPICall or UsageTokenIssued.
+	Event string
+	// Operation is the API's operationId (phoneNumberVerify,
+	// phoneNumberShare) or "token".
+	Operation string
+	Purpose   string
+	Scopes    []string
+	// Result is "OK" or the CAMARA error code of the answer.
+	Result string
+	// Source is the network source that identified the device.
+	Source string
 }
 
 // Store is everything a backend provides. Collect removes expired rows.

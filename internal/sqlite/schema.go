@@ -129,6 +129,21 @@ CREATE TABLE api_usage_daily (
 	PRIMARY KEY (client_id, day)
 ) WITHOUT ROWID;
 `,
+	// 5: usage records for billing (never the number).
+	`
+CREATE TABLE usage_records (
+	id        INTEGER PRIMARY KEY,
+	at        INTEGER NOT NULL,
+	client_id TEXT NOT NULL,
+	event     TEXT NOT NULL,
+	operation TEXT NOT NULL,
+	purpose   TEXT NOT NULL,
+	scopes    TEXT NOT NULL,        -- space-separated
+	result    TEXT NOT NULL,
+	source    TEXT NOT NULL
+);
+CREATE INDEX usage_records_at ON usage_records (at);
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one

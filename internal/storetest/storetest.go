@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"DailyQuota", testDailyQuota},
 		{"DailyQuotaConcurrent", testDailyQuotaConcurrent},
 		{"DailyQuotaCollect", testDailyQuotaCollect},
+		{"UsageRecords", testUsageRecords},
 		{"Collect", testCollect},
 		{"Ping", testPing},
 	}
@@ -1260,4 +1261,47 @@ func testDailyQuotaCollect(t *testing.T, s nv.Store) {
 			t.Errorf("day %s after Collect: counted %v (only the collected day starts again)", d.Format(time.DateOnly), ok)
 		}
 	}
+}
+
+// testUsageRecords: records come back field for field within [from, to),
+// oldest first and in insertion order at one instant; ExpireUsage removes
+// those before its bound and nothing else.
+func testUsageRecords(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	recs := []nv.UsageRecord{
+		{At: at(-3600), ClientID: "app-a", Event: nv.UsageTokenIssued, Operation: "token", Purpose: "dpv:FraudPreventionAndDetection",
+			Scopes: []string{nv.ScopeOpenID, nv.ScopeVerify}, Result: "OK", Source: "radius"},
+		{At: at(0), ClientID: "app-a", Event: nv.UsageAPICall, Operation: "phoneNumberVerify", Purpose: "dpv:FraudPreventionAndDetection",
+			Scopes: []string{nv.ScopeVerify}, Result: "OK", Source: "radius"},
+		{At: at(0), ClientID: "app-b", Event: nv.UsageAPICall, Operation: "phoneNumberShare", Purpose: "dpv:X",
+			Scopes: []string{nv.ScopeDevicePhoneNumber}, Result: "PERMISSION_DENIED", Source: "static"},
+		{At: at(60), ClientID: "app-b", Event: nv.UsageAPICall, Operation: "phoneNumberVerify", Result: "QUOTA_EXCEEDED"},
+	}
+	// Stored out of time order: the result is ordered by time.
+	for _, i := range []int{3, 1, 2, 0} {
+		must(t, s.RecordUsage(ctx, recs[i]), "RecordUsage")
+	}
+	got, err := s.UsageRecords(ctx, at(-3600), at(61))
+	must(t, err, "UsageRecords")
+	if len(got) != 4 || got[1].ClientID != "app-a" || got[2].ClientID != "app-b" {
+		t.Fatalf("UsageRecords: %+v", got)
+	}
+	equal(t, got, recs, "UsageRecords(all)")
+	got, err = s.UsageRecords(ctx, at(-3599), at(60))
+	must(t, err, "UsageRecords")
+	equal(t, got, recs[1:3], "UsageRecords [from, to)")
+	got, err = s.UsageRecords(ctx, at(1000), at(2000))
+	must(t, err, "UsageRecords")
+	if len(got) != 0 {
+		t.Errorf("UsageRecords of an empty range: %+v", got)
+	}
+
+	n, err := s.ExpireUsage(ctx, at(0))
+	must(t, err, "ExpireUsage")
+	if n != 1 {
+		t.Errorf("ExpireUsage removed %d, want 1", n)
+	}
+	got, err = s.UsageRecords(ctx, at(-7200), at(7200))
+	must(t, err, "UsageRecords")
+	equal(t, got, recs[1:], "UsageRecords after ExpireUsage")
 }

@@ -1,0 +1,58 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// RecordUsage stores one usage record in one INSERT.
+func (s *Store) RecordUsage(ctx context.Context, r nv.UsageRecord) error {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	scopes := r.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	_, err := s.exec(ctx, `INSERT INTO usage_records (at, client_id, event, operation, purpose, scopes, result, source)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.At, r.ClientID, r.Event, r.Operation, r.Purpose, scopes, r.Result, r.Source)
+	if err != nil {
+		return fail(ctx, "record usage", err)
+	}
+	return nil
+}
+
+// UsageRecords returns the records with from <= At < to, oldest first.
+func (s *Store) UsageRecords(ctx context.Context, from, to time.Time) ([]nv.UsageRecord, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT at, client_id, event, operation, purpose, scopes, result, source
+FROM usage_records WHERE at >= $1 AND at < $2 ORDER BY at, id`, from, to)
+	if err != nil {
+		return nil, fail(ctx, "usage records", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (nv.UsageRecord, error) {
+		var r nv.UsageRecord
+		err := row.Scan(&r.At, &r.ClientID, &r.Event, &r.Operation, &r.Purpose, &r.Scopes, &r.Result, &r.Source)
+		r.At = r.At.UTC()
+		return r, err
+	})
+	if err != nil {
+		return nil, fail(ctx, "usage records", err)
+	}
+	return out, nil
+}
+
+// ExpireUsage deletes the records older than before.
+func (s *Store) ExpireUsage(ctx context.Context, before time.Time) (int, error) {
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	n, err := s.exec(ctx, "DELETE FROM usage_records WHERE at < $1", before)
+	if err != nil {
+		return 0, fail(ctx, "expire usage", err)
+	}
+	return int(n), nil
+}
