@@ -31,6 +31,8 @@ type app struct {
 	metrics  *admin.Metrics
 	public   http.Handler
 	admin    http.Handler
+	// usageRetention is how long usage records are kept.
+	usageRetention time.Duration
 }
 
 type appConfig struct {
@@ -47,7 +49,9 @@ type appConfig struct {
 	// limits of serve (the sandbox has none); daily quotas are on
 	// whenever limits are.
 	limits *config.Limits
-	log    *slog.Logger
+	// usageRetention is how long usage records are kept (0: the default).
+	usageRetention time.Duration
+	log            *slog.Logger
 }
 
 func newApp(ctx context.Context, c appConfig) (*app, error) {
@@ -60,6 +64,13 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		enrich = func(r *http.Request) map[string]string {
 			peer := netid.ClientAddr(r, nil).Addr()
 			return netid.Enrichment(r, peer, c.enrichProxies, c.enrichHeaders)
+		}
+	}
+	// recordUsage stores a usage record for billing; a failure is logged
+	// and never fails the request.
+	recordUsage := func(ctx context.Context, r nv.UsageRecord) {
+		if err := c.store.RecordUsage(ctx, r); err != nil {
+			c.log.Warn("usage record not stored", "client_id", r.ClientID, "event", r.Event, "err", err)
 		}
 	}
 	az, err := authz.New(ctx, authz.Config{
@@ -75,7 +86,11 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		OnAuthorize: func(result, source string) {
 			m.Authorizations.WithLabelValues(result, source).Inc()
 		},
-		OnToken: func() { m.TokensIssued.Inc() },
+		OnToken: func(ctx context.Context, t nv.AccessToken) {
+			m.TokensIssued.Inc()
+			recordUsage(ctx, nv.UsageRecord{At: time.Now().UTC(), ClientID: t.ClientID, Event: nv.UsageTokenIssued, Operation: "token",
+				Purpose: t.Purpose, Scopes: t.Scopes, Result: "OK", Source: t.Source})
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -85,6 +100,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		API: api.NewHandler(c.store, api.Options{
 			Logger:  c.log,
 			Observe: func(op, code string) { m.APICalls.WithLabelValues(op, code).Inc() },
+			Usage:   recordUsage,
 		}),
 		Instrument: m.Instrument,
 	}
@@ -103,16 +119,22 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 			Issuer:              c.issuer,
 			APIError:            func(w http.ResponseWriter, err error) { api.WriteError(w, err) },
 			OnLimited:           func(route, reason string) { m.Limited.WithLabelValues(route, reason).Inc() },
+			Record:              recordUsage,
 			Logger:              c.log,
 		}).Wrap
 	}
+	retention := c.usageRetention
+	if retention <= 0 {
+		retention = config.DefaultUsageRetention
+	}
 	return &app{
-		log:      c.log,
-		store:    c.store,
-		registry: reg,
-		metrics:  m,
-		public:   routes.Handler(),
-		admin:    admin.NewHandler(reg, c.store.Ping),
+		log:            c.log,
+		store:          c.store,
+		registry:       reg,
+		metrics:        m,
+		public:         routes.Handler(),
+		admin:          admin.NewHandler(reg, c.store.Ping),
+		usageRetention: retention,
 	}, nil
 }
 
@@ -133,11 +155,17 @@ func (a *app) collectLoop(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := a.store.Collect(ctx, time.Now())
+			now := time.Now()
+			n, err := a.store.Collect(ctx, now)
 			if err != nil {
 				a.log.Warn("store collection failed", "err", err)
 			} else if n > 0 {
 				a.log.Debug("store collection", "removed", n)
+			}
+			if n, err := a.store.ExpireUsage(ctx, now.Add(-a.usageRetention)); err != nil {
+				a.log.Warn("usage records past their retention could not be deleted", "err", err)
+			} else if n > 0 {
+				a.log.Debug("usage records expired", "removed", n)
 			}
 		}
 	}

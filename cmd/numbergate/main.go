@@ -39,6 +39,7 @@ commands:
   try [--client FILE] [--phone +E164]   run the whole flow against a running sandbox, step by step
   clients add|list|remove --config FILE onboard and manage API clients
   sessions list|lookup --config FILE    inspect network sessions (numbers masked unless asked)
+  usage --config FILE --from T [--to T] export usage records for billing (CSV or JSON; --summary per client and day)
   migrate --config FILE                 bring the store's schema up to date and exit
   keys rotate|list --config FILE        rotate the signing key (published before use), list keys
   bench flow|verify|radius|mixed|baseline  drive a running server and measure it (docs/PERFORMANCE.md)
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return newCLI().Clients(ctx, args[1:], stdout, stderr)
 	case "sessions":
 		return newCLI().Sessions(ctx, args[1:], stdout, stderr)
+	case "usage":
+		return newCLI().Usage(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout)
 	case "keys":

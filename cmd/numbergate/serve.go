@@ -103,6 +103,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		codeLifetime:   cfg.Auth.CodeLifetime,
 		clockSkew:      cfg.Auth.ClockSkew,
 		limits:         &cfg.Limits,
+		usageRetention: cfg.Usage.Retention,
 		log:            log,
 	})
 	if err != nil {

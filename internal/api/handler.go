@@ -40,6 +40,10 @@ type Options struct {
 	// of the Op constants) and the outcome: CodeOK or the CAMARA error code
 	// sent. It must be safe for concurrent use.
 	Observe func(operation, code string)
+	// Usage, if set, is given one usage record per call whose token was
+	// found (client, purpose, scopes, source, result; never the number),
+	// for billing. It must be safe for concurrent use.
+	Usage func(ctx context.Context, r nv.UsageRecord)
 }
 
 type handler struct {
@@ -47,13 +51,14 @@ type handler struct {
 	now     func() time.Time
 	log     *slog.Logger
 	observe func(operation, code string)
+	usage   func(ctx context.Context, r nv.UsageRecord)
 }
 
 // NewHandler returns the Number Verification v2 API. It answers every path
 // it is given: mount it at BasePath+"/" (or at "/" of a dedicated listener);
 // paths that are not an operation get 404 NOT_FOUND.
 func NewHandler(tokens nv.TokenStore, opts Options) http.Handler {
-	h := &handler{tokens: tokens, now: opts.Now, log: opts.Logger, observe: opts.Observe}
+	h := &handler{tokens: tokens, now: opts.Now, log: opts.Logger, observe: opts.Observe, usage: opts.Usage}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -70,6 +75,7 @@ type exchange struct {
 	corr      string
 	tokenHash string // hex SHA-256 of the token, "" before step 3
 	clientID  string
+	token     *nv.AccessToken // the consumed token, once found
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -165,13 +171,14 @@ func (h *handler) authorize(ctx context.Context, x *exchange, scope string) (nv.
 	case errors.Is(err, nv.ErrNotFound):
 		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token is unknown or has been revoked. A new authentication is required.")
 	case errors.Is(err, nv.ErrExpired):
+		x.clientID, x.token = t.ClientID, &t
 		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has expired. A new authentication is required.")
 	case errors.Is(err, nv.ErrConsumed):
 		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has already been used: Number Verification access tokens are single-use. A new authentication is required.")
 	default:
 		return "", fmt.Errorf("consume token: %w", err)
 	}
-	x.clientID = t.ClientID
+	x.clientID, x.token = t.ClientID, &t
 	if !t.HasScope(scope) {
 		return "", nv.Errorf(nv.CodePermissionDenied, "Client does not have sufficient permissions to perform this action: the access token lacks scope %s.", scope)
 	}
@@ -213,6 +220,11 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err 
 func (h *handler) record(r *http.Request, x *exchange, status int, code string, detail error) {
 	if h.observe != nil {
 		h.observe(x.op, code)
+	}
+	if h.usage != nil && x.token != nil {
+		t := x.token
+		h.usage(r.Context(), nv.UsageRecord{At: h.now().UTC(), ClientID: t.ClientID, Event: nv.UsageAPICall, Operation: x.op,
+			Purpose: t.Purpose, Scopes: t.Scopes, Result: code, Source: t.Source})
 	}
 	level := slog.LevelInfo
 	if status >= 500 {

@@ -52,8 +52,9 @@ type Config struct {
 	// authentication step ("code_issued", "access_denied", ...) and the
 	// network source that identified the device.
 	OnAuthorize func(result, source string)
-	// OnToken is told of each access token issued.
-	OnToken func()
+	// OnToken is told of each access token issued, as stored (it holds the
+	// number: never log t.MSISDN).
+	OnToken func(ctx context.Context, t nv.AccessToken)
 	// ClockSkew is how far a client's clock may run ahead of ours (iat,
 	// nbf) and how long past its exp a jti is remembered. Default
 	// DefaultClockSkew.
@@ -135,11 +136,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return goidc.NewOpaqueTokenOptions(int(cfg.TokenLifetime.Seconds()))
 		}),
 		provider.WithTokenHandler(func(ctx context.Context, t *goidc.Token, g *goidc.Grant) error {
-			if err := es.saveAccessToken(ctx, t, g); err != nil {
+			at, err := es.saveAccessToken(ctx, t, g)
+			if err != nil {
 				return err
 			}
 			if cfg.OnToken != nil {
-				cfg.OnToken()
+				cfg.OnToken(ctx, at)
 			}
 			return nil
 		}),

@@ -243,11 +243,11 @@ func (s *engineStore) Token(ctx context.Context, value string) (*goidc.Token, er
 // to answer. The store refuses it if the grant was revoked meanwhile (a
 // concurrent redemption of the same code lost and revoked it): then no
 // token is issued at all.
-func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *goidc.Grant) error {
+func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *goidc.Grant) (nv.AccessToken, error) {
 	str := func(k string) string { v, _ := g.Store[k].(string); return v }
 	msisdn, err := nv.ParsePhoneNumber(str(storeMSISDN))
 	if err != nil {
-		return fmt.Errorf("grant %s carries no valid subscriber number", g.ID)
+		return nv.AccessToken{}, fmt.Errorf("grant %s carries no valid subscriber number", g.ID)
 	}
 	var scopes []string
 	purpose := ""
@@ -261,7 +261,7 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 	if purpose == "" {
 		purpose = str(storePurpose)
 	}
-	err = s.st.SaveToken(ctx, nv.AccessToken{
+	at := nv.AccessToken{
 		Hash:       nv.HashToken(tkn.ID),
 		GrantID:    g.ID,
 		ClientID:   tkn.ClientID,
@@ -272,11 +272,12 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 		Source:     str(storeSource),
 		IssuedAt:   time.Unix(int64(tkn.CreatedAt), 0),
 		ExpiresAt:  time.Unix(int64(tkn.ExpiresAt), 0),
-	})
-	if errors.Is(err, nv.ErrNotFound) {
-		return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "invalid grant", errCodeRedeemed)
 	}
-	return err
+	err = s.st.SaveToken(ctx, at)
+	if errors.Is(err, nv.ErrNotFound) {
+		return nv.AccessToken{}, goidc.WrapError(goidc.ErrorCodeInvalidGrant, "invalid grant", errCodeRedeemed)
+	}
+	return at, err
 }
 
 // Client implements goidc.DCRManager's lookup, the only way go-oidc v0.23.0

@@ -63,7 +63,18 @@ type Config struct {
 	Store Store
 	// Limits are the public listener's rate limits (per node).
 	Limits Limits
+	// Usage configures the usage records kept for billing.
+	Usage Usage
 }
+
+// Usage configures the usage records (one per API call and token issued).
+type Usage struct {
+	// Retention is how long records are kept (default DefaultUsageRetention).
+	Retention time.Duration
+}
+
+// DefaultUsageRetention keeps usage records for 90 days.
+const DefaultUsageRetention = 90 * 24 * time.Hour
 
 // Network configures the sources of network-based authentication.
 type Network struct {

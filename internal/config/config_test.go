@@ -49,6 +49,7 @@ func TestParseExample(t *testing.T) {
 		Auth:   Auth{TokenLifetime: 300 * time.Second, CodeLifetime: 60 * time.Second, ClockSkew: 5 * time.Second},
 		Store:  DefaultStore(),
 		Limits: Limits{AuthorizePerAddress: DefaultAuthorizePerAddress, TokenPerClient: DefaultTokenPerClient, APIPerClient: DefaultAPIPerClient},
+		Usage:  Usage{Retention: DefaultUsageRetention},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)

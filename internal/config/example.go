@@ -44,6 +44,12 @@ limits:
   token_per_client: 200/s      # /token per client (default 200/s)
   api_per_client: 500/s        # API calls per client (default 500/s)
 
+# Usage records for billing: one per API call and per token issued (client,
+# purpose, scopes, result, source; never the number). Export them with
+# numbergate usage --config FILE --from T --to T.
+usage:
+  retention: 2160h             # how long records are kept (default 2160h, 90 days)
+
 auth:
   token_lifetime: 300s   # access token lifetime, at most 300s (default 300s)
   code_lifetime: 60s     # authorization code lifetime (default 60s)

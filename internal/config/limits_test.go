@@ -64,3 +64,19 @@ limits:
 		}
 	}
 }
+
+// TestParseUsage: usage.retention defaults to 90 days and takes a duration.
+func TestParseUsage(t *testing.T) {
+	cfg, err := Parse([]byte(minimal))
+	if err != nil || cfg.Usage.Retention != 90*24*time.Hour {
+		t.Fatalf("default retention: %v %v", cfg.Usage.Retention, err)
+	}
+	cfg, err = Parse([]byte(minimal + "usage:\n  retention: 720h\n"))
+	if err != nil || cfg.Usage.Retention != 720*time.Hour {
+		t.Fatalf("retention 720h: %v %v", cfg.Usage.Retention, err)
+	}
+	_, err = Parse([]byte(minimal + "usage:\n  retention: 90d\n"))
+	if err == nil || !strings.Contains(err.Error(), `usage.retention: "90d" is not a duration`) {
+		t.Errorf("bad retention: %v", err)
+	}
+}

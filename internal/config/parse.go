@@ -29,6 +29,7 @@ type rawConfig struct {
 	Auth           *rawAuth    `yaml:"auth"`
 	Store          *rawStore   `yaml:"store"`
 	Limits         *rawLimits  `yaml:"limits"`
+	Usage          *rawUsage   `yaml:"usage"`
 }
 
 type rawNetwork struct {
@@ -68,6 +69,10 @@ type rawEnrich struct {
 	Headers []string `yaml:"headers"`
 }
 
+type rawUsage struct {
+	Retention string `yaml:"retention"`
+}
+
 type rawLimits struct {
 	AuthorizePerAddress string `yaml:"authorize_per_address"`
 	TokenPerClient      string `yaml:"token_per_client"`
@@ -84,7 +89,7 @@ type rawAuth struct {
 var rawTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}} {
+	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}, rawUsage{}} {
 		t := reflect.TypeOf(v)
 		rawTypes[t.String()] = t
 	}

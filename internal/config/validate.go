@@ -63,6 +63,11 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 		cfg.Network = network(ps, raw.Network)
 	}
 
+	cfg.Usage = Usage{Retention: DefaultUsageRetention}
+	if raw.Usage != nil {
+		cfg.Usage.Retention = duration(ps, "usage.retention", raw.Usage.Retention, DefaultUsageRetention, 0)
+	}
+
 	cfg.Limits = Limits{AuthorizePerAddress: DefaultAuthorizePerAddress, TokenPerClient: DefaultTokenPerClient, APIPerClient: DefaultAPIPerClient}
 	if l := raw.Limits; l != nil {
 		cfg.Limits.AuthorizePerAddress = rateValue(ps, "limits.authorize_per_address", l.AuthorizePerAddress, DefaultAuthorizePerAddress)

@@ -60,7 +60,10 @@ type Config struct {
 	APIError func(http.ResponseWriter, error)
 	// OnLimited, if set, is told of each request refused (route, reason).
 	OnLimited func(route, reason string)
-	Logger    *slog.Logger
+	// Record, if set, is given a usage record for each API call refused
+	// here (the API records the calls it answers).
+	Record func(ctx context.Context, r nv.UsageRecord)
+	Logger *slog.Logger
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 }
@@ -332,6 +335,7 @@ func (g *Guard) api(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			g.limited(RouteAPI, ReasonRate)
 			g.log.InfoContext(ctx, "api: rate limited", "client_id", t.ClientID, "retry_after_s", retryAfterSeconds(retry))
 			g.apiError(w, r, retry, nv.Errorf(nv.CodeTooManyRequests, "Rate limit reached."))
+			g.record(r, t, now, nv.CodeTooManyRequests)
 			return
 		}
 	}
@@ -344,10 +348,27 @@ func (g *Guard) api(w http.ResponseWriter, r *http.Request, next http.Handler) {
 			g.limited(RouteAPI, ReasonQuota)
 			g.log.InfoContext(ctx, "api: daily quota exceeded", "client_id", t.ClientID)
 			g.apiError(w, r, nextUTCMidnight(now).Sub(now), nv.Errorf(nv.CodeQuotaExceeded, "Out of resource quota."))
+			g.record(r, t, now, nv.CodeQuotaExceeded)
 			return
 		}
 	}
 	next.ServeHTTP(w, r)
+}
+
+// record passes a refused API call to Config.Record.
+func (g *Guard) record(r *http.Request, t nv.AccessToken, now time.Time, code nv.Code) {
+	if g.cfg.Record == nil {
+		return
+	}
+	op := "unknown"
+	switch r.URL.Path {
+	case "/number-verification/v2/verify":
+		op = "phoneNumberVerify"
+	case "/number-verification/v2/device-phone-number":
+		op = "phoneNumberShare"
+	}
+	g.cfg.Record(r.Context(), nv.UsageRecord{At: now.UTC(), ClientID: t.ClientID, Event: nv.UsageAPICall, Operation: op,
+		Purpose: t.Purpose, Scopes: t.Scopes, Result: string(code), Source: t.Source})
 }
 
 // quota counts one call of clientID against its daily quota and reports
