@@ -87,6 +87,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 	if err != nil {
 		return err
 	}
+	if len(resolver.Sources()) == 0 {
+		log.Warn("no network source is configured: every device will be refused (access_denied); " +
+			"configure network.static, network.radius, network.cgnat or network.header_enrichment (docs/configuration.md)")
+	}
 	var enrichProxies []netip.Prefix
 	var enrichHeaders []string
 	if h := cfg.Network.HeaderEnrichment; h != nil {

@@ -81,6 +81,24 @@ func (c *CLI) sessionsList(ctx context.Context, args []string, stdout, stderr io
 		return err
 	}
 	fmt.Fprintf(stderr, "%d session(s)\n", len(sessions))
+	routes, err := st.StaticRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("sessions list: %w", err)
+	}
+	if len(routes) > 0 {
+		// The static map identifies devices too: show it, as the server
+		// loaded it at its last start.
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STATIC PREFIX	NUMBER")
+		for _, r := range routes {
+			fmt.Fprintf(tw, "%s\t%s\n", r.Prefix, number(r.MSISDN, *show))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "%d static route(s)\n", len(routes))
+	}
 	return nil
 }
 
@@ -138,31 +156,65 @@ func (c *CLI) sessionsLookup(ctx context.Context, args []string, stdout, stderr 
 	}
 	notBefore := at.Add(-idle)
 	s, err := st.SessionFor(ctx, target, notBefore)
-	if errors.Is(err, nv.ErrNotFound) {
-		tw.Flush()
-		for _, r := range cfg.Network.Static {
-			if r.Prefix.Contains(target) {
-				fmt.Fprintf(stderr, "note: the static route %s maps %s to %s\n", r.Prefix, target, number(r.MSISDN, *show))
-				break
-			}
-		}
-		return fmt.Errorf("no session for %s (none updated since %s)", target, formatTime(notBefore))
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, nv.ErrNotFound) {
 		return fmt.Errorf("sessions lookup: %w", err)
 	}
+	if c.Resolver == nil {
+		if err != nil {
+			tw.Flush()
+			for _, r := range cfg.Network.Static {
+				if r.Prefix.Contains(target) {
+					fmt.Fprintf(stderr, "note: the static route %s maps %s to %s\n", r.Prefix, target, number(r.MSISDN, *show))
+					break
+				}
+			}
+			return fmt.Errorf("no session for %s (none updated since %s)", target, formatTime(notBefore))
+		}
+		printSession(tw, target, s, *show)
+		return tw.Flush()
+	}
+	if err == nil {
+		printSession(tw, target, s, *show)
+	} else {
+		fmt.Fprintf(tw, "session\tnone for %s updated since %s\n", target, formatTime(notBefore))
+	}
+
+	// What the server answers: the same sources, in the same order.
+	res, rerr := c.Resolver(ctx, cfg, st)
+	if rerr != nil {
+		tw.Flush()
+		return fmt.Errorf("sessions lookup: %w", rerr)
+	}
+	conn := nv.Connection{Addr: netip.AddrPortFrom(addr, 0), At: at}
+	if hasPort {
+		conn.Addr = addrPort
+	}
+	id, rerr := res.Resolve(ctx, conn)
+	switch {
+	case rerr == nil:
+		fmt.Fprintf(tw, "server answers\t%s (source %s)\n", number(id.MSISDN, *show), id.Source)
+		return tw.Flush()
+	case errors.Is(rerr, nv.ErrUnknownDevice):
+		tw.Flush()
+		return fmt.Errorf("the server would refuse %s (access_denied): no configured network source identifies it at %s", conn.Addr, formatTime(at))
+	default:
+		tw.Flush()
+		return fmt.Errorf("sessions lookup: %w", rerr)
+	}
+}
+
+func printSession(tw io.Writer, target netip.Addr, s nv.NetworkSession, show bool) {
 	fmt.Fprintf(tw, "address\t%s\n", target)
 	fmt.Fprintf(tw, "prefix\t%s\n", s.Prefix)
-	fmt.Fprintf(tw, "number\t%s\n", number(s.MSISDN, *show))
+	fmt.Fprintf(tw, "number\t%s\n", number(s.MSISDN, show))
 	if s.IMSI != "" {
-		fmt.Fprintf(tw, "imsi\t%s\n", imsi(s.IMSI, *show))
+		fmt.Fprintf(tw, "imsi\t%s\n", imsi(s.IMSI, show))
 	}
 	fmt.Fprintf(tw, "session id\t%s\n", dash(s.SessionID))
 	fmt.Fprintf(tw, "radius client\t%s\n", dash(s.Client))
 	fmt.Fprintf(tw, "nas\t%s\n", dash(s.NAS))
 	fmt.Fprintf(tw, "started\t%s\n", formatTime(s.StartedAt))
 	fmt.Fprintf(tw, "updated\t%s\n", formatTime(s.UpdatedAt))
-	return tw.Flush()
 }
 
 // parseTarget accepts IP, [IPv6], IP:PORT or [IPv6]:PORT.
