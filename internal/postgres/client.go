@@ -194,14 +194,11 @@ func (s *Store) StaticRoutes(ctx context.Context) ([]nv.StaticRoute, error) {
 	return rs, nil
 }
 
-// canonicalPrefix is p with its host bits cleared and an IPv4-mapped IPv6
-// prefix turned into IPv4: the key the store uses.
+// canonicalPrefix is nv.CanonicalPrefix, with an error for an invalid p.
 func canonicalPrefix(p netip.Prefix) (netip.Prefix, error) {
-	if !p.IsValid() {
+	c := nv.CanonicalPrefix(p)
+	if !c.IsValid() {
 		return netip.Prefix{}, fmt.Errorf("invalid prefix %q", p)
 	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p.Masked(), nil
+	return c, nil
 }
