@@ -73,7 +73,7 @@ network:
 			b.Fatal(err)
 		}
 		radiusAddrs = append(radiusAddrs, pc.LocalAddr().String())
-		nodes = append(nodes, startNodeOn(b, dsn, issuer, extra, pub, pc))
+		nodes = append(nodes, startNodeOn(b, dsn, issuer, extra, pub, serveListeners{radius: pc}))
 	}
 	key := newTestKey(b)
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,21 +38,10 @@ type clusterNode struct {
 	logs    *syncWriter
 }
 
-// startNode runs the real serve path with the cluster issuer and a
-// PostgreSQL store at dsn. extra is appended to the YAML; pc, if set, is
-// the node's RADIUS socket.
-func startNode(t testing.TB, dsn, extra string, pc net.PacketConn) *clusterNode {
-	t.Helper()
-	pub, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return startNodeOn(t, dsn, clusterIssuer, extra, pub, pc)
-}
-
-// startNodeOn is startNode on a public listener of the caller's, with the
-// given issuer.
-func startNodeOn(t testing.TB, dsn, issuer, extra string, pub net.Listener, pc net.PacketConn) *clusterNode {
+// startNodeOn runs the real serve path on the caller's public listener,
+// with the given issuer and a PostgreSQL store at dsn. extra is appended to
+// the YAML; ls carries the node's RADIUS and CGNAT sockets.
+func startNodeOn(t testing.TB, dsn, issuer, extra string, pub net.Listener, ls serveListeners) *clusterNode {
 	t.Helper()
 	dir := t.TempDir()
 	adm, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,7 +64,7 @@ func startNodeOn(t testing.TB, dsn, issuer, extra string, pub net.Listener, pc n
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: pc, ready: func() { close(ready) }})
+		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat, ready: func() { close(ready) }})
 	}()
 	select {
 	case <-ready:
@@ -159,6 +149,14 @@ func TestClusterPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var syslogs []net.PacketConn
+	for range 2 {
+		spc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		syslogs = append(syslogs, spc)
+	}
 	network := `network:
   static:
     - prefix: 127.0.0.41/32
@@ -169,14 +167,25 @@ func TestClusterPostgres(t *testing.T) {
       - cidr: 127.0.0.0/8
         secret: "s3cret-gw"
     idle_timeout: 1h
+  cgnat:
+    syslog_listen: 127.0.0.1:0
+    senders: [127.0.0.1/32]
 limits: # 100 rounds from one device address, faster than serve's default 10/s
   authorize_per_address: "off"
 `
 	// Both nodes start together: migrations and key creation race.
 	var a, b *clusterNode
 	var wg sync.WaitGroup
-	wg.Go(func() { a = startNode(t, dsn, network, pcA) })
-	wg.Go(func() { b = startNode(t, dsn, network, pcB) })
+	start := func(pc, spc net.PacketConn) *clusterNode {
+		pub, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		return startNodeOn(t, dsn, clusterIssuer, network, pub, serveListeners{radius: pc, cgnat: spc})
+	}
+	wg.Go(func() { a = start(pcA, syslogs[0]) })
+	wg.Go(func() { b = start(pcB, syslogs[1]) })
 	wg.Wait()
 	if t.Failed() {
 		t.FailNow()
@@ -299,7 +308,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 		}
 	})
 
-	t.Run("RADIUS session learnt on A resolves on B", func(t *testing.T) {
+	t.Run("RADIUS and CGNAT records learnt on A resolve on B", func(t *testing.T) {
 		pkt := radius.New(radius.CodeAccountingRequest, []byte("s3cret-gw"))
 		_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
 		_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.42"))
@@ -317,6 +326,49 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 		r := pA.call("GET", "/number-verification/v2/device-phone-number", tr.AccessToken, "", nil)
 		if r.status != 200 || r.body["devicePhoneNumber"] != "+34600000042" {
 			t.Fatalf("device-phone-number after a Start on A and a flow on B: %d %v", r.status, r.body)
+		}
+
+		// Behind carrier NAT: the port block logged to A maps the public
+		// address and port B sees back to the private address A learnt.
+		pkt = radius.New(radius.CodeAccountingRequest, []byte("s3cret-gw"))
+		_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
+		_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.43"))
+		_ = rfc2865.CallingStationID_SetString(pkt, "34600000043")
+		_ = rfc2866.AcctSessionID_SetString(pkt, "cluster-2")
+		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
+		if resp, err := (&radius.Client{Retry: 0}).Exchange(ctx, pkt, pcA.LocalAddr().String()); err != nil || resp.Code != radius.CodeAccountingResponse {
+			t.Fatalf("Accounting-Start (private address) to A: %v", err)
+		}
+		base := 30000 + rand.IntN(20000)/100*100
+		conn, err := net.Dial("udp", syslogs[0].LocalAddr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		fmt.Fprintf(conn, "<134>1 %s nat1 cgn - - - %s ALLOC private=127.0.0.43 public=127.0.0.44 ports=%d-%d\n",
+			now.Format(time.RFC3339), now.Add(-time.Second).Format(time.RFC3339), base, base+49)
+		conn.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for port := base + 1; ; port++ {
+			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.44"), Port: port}}
+			q := pA.at(b, "")
+			q.device = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, b.addr)
+			}, DisableKeepAlives: true}, CheckRedirect: noRedirect}
+			verifier, challenge := pkce()
+			ar := q.authorize(url.Values{"scope": {scopeRead}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+			if ar.code != "" {
+				tr := q.token(ar.code, verifier, q.assertion(nil))
+				r := pA.call("GET", "/number-verification/v2/device-phone-number", tr.AccessToken, "", nil)
+				if r.status != 200 || r.body["devicePhoneNumber"] != "+34600000043" {
+					t.Fatalf("device-phone-number through CGNAT (block logged on A, flow on B): %d %v", r.status, r.body)
+				}
+				break
+			}
+			if time.Now().After(deadline) || port > base+45 {
+				t.Fatalf("the port block logged on A never mapped on B: %q %s", ar.err, ar.errDesc)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }
