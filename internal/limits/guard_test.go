@@ -23,7 +23,7 @@ import (
 const issuer = "https://nv.example.net"
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	st      *sqlite.Store
 	now     time.Time
 	mu      sync.Mutex
@@ -32,7 +32,7 @@ type fixture struct {
 	reached int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
