@@ -110,3 +110,34 @@ func TestSandboxHasNoLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestServeTokenLimitIgnoresForgeries: requests that name a client at
+// /token but fail its authentication (an assertion signed with another
+// key) do not spend that client's budget: with token_per_client 1/m, the
+// client's own request after three forgeries still gets its token.
+func TestServeTokenLimitIgnoresForgeries(t *testing.T) {
+	n := startServe(t, t.TempDir(), `network:
+  static:
+    - prefix: 127.0.0.23/32
+      msisdn: "+34600000023"
+limits:
+  token_per_client: 1/m
+`)
+	p := onboard(t, n, "victim-app", "127.0.0.23")
+	forger := *p
+	forger.key = newTestKey(t)
+	for i := range 3 {
+		tr := forger.token("no-such-code", "", forger.assertion(nil))
+		if tr.status != http.StatusUnauthorized || tr.Error != "invalid_client" {
+			t.Fatalf("forged request %d: %d %q", i+1, tr.status, tr.Error)
+		}
+	}
+	if tr := p.flow(scopeVerify, ""); tr.AccessToken == "" {
+		t.Fatal("no token for the client after forgeries")
+	}
+	verifier, challenge := pkce()
+	a := p.authorize(url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}})
+	if tr := p.token(a.code, verifier, p.assertion(nil)); tr.status != http.StatusTooManyRequests {
+		t.Errorf("second real token request within the minute: %d %q", tr.status, tr.Error)
+	}
+}
