@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/numbergate/numbergate/internal/loadgen"
+	"github.com/numbergate/numbergate/internal/postgres/pgtest"
 )
 
 var crashRounds = flag.Int("crash.rounds", 0, "SIGKILL rounds of TestCrash (default 3, or $NUMBERGATE_CRASH_ROUNDS)")
@@ -41,13 +42,29 @@ const crashReadyBound = 30 * time.Second
 //
 // More rounds: go test ./cmd/numbergate -run TestCrash -crash.rounds=50
 // (or NUMBERGATE_CRASH_ROUNDS=50); NUMBERGATE_CRASH_SEED replays the
-// random kill moments; NUMBERGATE_TEST_STORE_YAML (e.g. a `store:`
-// section) runs it against another store.
+// random kill moments. TestCrashPostgres runs the same on PostgreSQL.
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test skipped in -short mode")
 	}
-	rounds := 3
+	runCrash(t, "", 3)
+}
+
+// TestCrashPostgres is TestCrash on the PostgreSQL store (a schema of its
+// own from NUMBERGATE_TEST_POSTGRES_DSN; skipped without it): 2 rounds, or
+// as many as -crash.rounds says. The integrity check is SQLite's and is
+// left out; the database recovers with its own WAL.
+func TestCrashPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test skipped in -short mode")
+	}
+	dsn := pgtest.DSN(t)
+	runCrash(t, fmt.Sprintf("store:\n  driver: postgres\n  dsn: %q\n", dsn), 2)
+}
+
+// runCrash is the crash test on the store the YAML section selects ("":
+// SQLite in the data directory).
+func runCrash(t *testing.T, store string, rounds int) {
 	if v, err := strconv.Atoi(os.Getenv("NUMBERGATE_CRASH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
@@ -62,7 +79,7 @@ func TestCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 
 	const devices = 16
-	n := newProcNode(t, 91, devices, "")
+	n := newProcNode(t, 91, devices, store)
 	var devs []*loadgen.Device
 	for i := 1; i <= devices; i++ {
 		devs = append(devs, procDevice(91, i))

@@ -97,6 +97,7 @@ type procNode struct {
 	admin   string
 	radius  string
 	client  loadgen.Client
+	sqlite  bool // the store is SQLite in dir/data
 
 	cmd  *exec.Cmd
 	done chan error
@@ -138,12 +139,12 @@ func procDevice(net, i int) *loadgen.Device {
 
 // newProcNode writes a config (static map of devices 127.0.<net>.1..n,
 // RADIUS accounting from 127.0.0.0/8, rate limits off since the load
-// comes from few addresses and one client, extra YAML appended, then
-// $NUMBERGATE_TEST_STORE_YAML, which selects another store) and onboards a
-// client with the CLI. It does not start the server.
-func newProcNode(t testing.TB, net, devices int, extra string) *procNode {
+// comes from few addresses and one client, then store: a `store:`
+// section selecting another store than SQLite in the data directory, or
+// "") and onboards a client with the CLI. It does not start the server.
+func newProcNode(t testing.TB, net, devices int, store string) *procNode {
 	t.Helper()
-	n := &procNode{t: t, bin: buildBinary(t), dir: t.TempDir()}
+	n := &procNode{t: t, bin: buildBinary(t), dir: t.TempDir(), sqlite: store == ""}
 	pub := freePort(t, "tcp")
 	n.admin = freePort(t, "tcp")
 	n.radius = freePort(t, "udp")
@@ -171,8 +172,7 @@ network:
     idle_timeout: 24h
   static:
 %s%s
-%s
-`, pub, n.issuer, n.admin, filepath.Join(n.dir, "data"), n.radius, procSecret, static.String(), extra, os.Getenv("NUMBERGATE_TEST_STORE_YAML"))
+`, pub, n.issuer, n.admin, filepath.Join(n.dir, "data"), n.radius, procSecret, static.String(), store)
 	n.cfgPath = filepath.Join(n.dir, "numbergate.yaml")
 	if err := os.WriteFile(n.cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -289,10 +289,10 @@ func (n *procNode) checkLogs() {
 }
 
 // sqliteIntegrity runs PRAGMA integrity_check on the node's SQLite file
-// (skipped when $NUMBERGATE_TEST_STORE_YAML selects another store).
+// (skipped on another store).
 func (n *procNode) sqliteIntegrity() {
 	n.t.Helper()
-	if os.Getenv("NUMBERGATE_TEST_STORE_YAML") != "" {
+	if !n.sqlite {
 		return
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(n.dir, "data", sqlite.FileName)+"?_pragma=busy_timeout(5000)")
