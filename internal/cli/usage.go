@@ -20,8 +20,8 @@ import (
 func (c *CLI) Usage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("usage", "--config FILE --from T [--to T] [--format csv|json] [--summary]", stdout)
 	configPath := fs.String("config", "", "configuration `FILE` (as for numbergate serve)")
-	fromFlag := fs.String("from", "", "first instant, RFC 3339 (2026-11-01T00:00:00Z) or a UTC date (2026-11-01); required")
-	toFlag := fs.String("to", "", "end of the range, excluded, in the same forms (default: now)")
+	fromFlag := fs.String("from", "", "first instant `T`: RFC 3339 (2026-11-01T00:00:00Z) or a UTC date (2026-11-01); required")
+	toFlag := fs.String("to", "", "end `T` of the range, excluded, in the same forms (default: now)")
 	format := fs.String("format", "csv", "output `FORMAT`: csv or json")
 	summary := fs.Bool("summary", false, "print one row per client and UTC day (API calls, of which OK and refused; tokens issued) instead of the records")
 	rest, err := parseFlags(fs, args)
