@@ -46,7 +46,7 @@ func (s *Store) AuthSession(ctx context.Context, id string, now time.Time) (nv.A
 		a         = nv.AuthSession{ID: id}
 		expiresAt int64
 	)
-	err := s.r.QueryRowContext(ctx, `
+	err := s.queryRow(ctx, `
 SELECT data, expires_at FROM auth_sessions
 WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, unixNano(now)).Scan(&a.Data, &expiresAt)
 	if err != nil {
@@ -91,7 +91,7 @@ func scanGrant(row *sql.Row) (nv.Grant, error) {
 // Grant returns the grant with id, revoked or not (nv.ErrNotFound if there
 // is none).
 func (s *Store) Grant(ctx context.Context, id string) (nv.Grant, error) {
-	g, err := scanGrant(s.r.QueryRowContext(ctx, "SELECT "+grantColumns+" FROM grants WHERE id = ?", id))
+	g, err := scanGrant(s.queryRow(ctx, "SELECT "+grantColumns+" FROM grants WHERE id = ?", id))
 	if err != nil {
 		return nv.Grant{}, fmt.Errorf("sqlite: grant: %w", err)
 	}
@@ -104,7 +104,7 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 	if code == "" {
 		return nv.Grant{}, fmt.Errorf("sqlite: grant by code: %w", nv.ErrNotFound)
 	}
-	g, err := scanGrant(s.r.QueryRowContext(ctx,
+	g, err := scanGrant(s.queryRow(ctx,
 		"SELECT "+grantColumns+" FROM grants WHERE auth_code = ? AND revoked = 0", code))
 	if err != nil {
 		return nv.Grant{}, fmt.Errorf("sqlite: grant by code: %w", err)

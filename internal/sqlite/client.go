@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sync"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -51,17 +53,74 @@ func scanClient(row interface{ Scan(...any) error }) (nv.Client, error) {
 }
 
 // Client returns the client with id (nv.ErrNotFound if there is none).
+// Clients are cached in memory; each call reads only the clients change
+// counter (bumped by triggers on every insert, update and delete, by any
+// process), so a client added or removed with the CLI takes effect at the
+// next call.
 func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
-	c, err := scanClient(s.r.QueryRowContext(ctx, "SELECT "+clientColumns+" FROM clients WHERE id = ?", id))
+	// The counter is read before the row: a change committed in between
+	// bumps the counter past the one the row is cached under, so the next
+	// call reads it again; the other order could cache an old row under a
+	// new counter.
+	var gen int64
+	if err := s.queryRow(ctx, "SELECT n FROM changes WHERE name = 'clients'").Scan(&gen); err != nil {
+		return nv.Client{}, fmt.Errorf("sqlite: client: %w", err)
+	}
+	if c, ok := s.clients.get(gen, id); ok {
+		return c, nil
+	}
+	c, err := scanClient(s.queryRow(ctx, "SELECT "+clientColumns+" FROM clients WHERE id = ?", id))
 	if err != nil {
 		return nv.Client{}, fmt.Errorf("sqlite: client: %w", notFound(err))
 	}
+	s.clients.put(gen, c)
 	return c, nil
+}
+
+// clientCache holds clients read under one value of the change counter.
+type clientCache struct {
+	mu  sync.RWMutex
+	gen int64
+	m   map[string]nv.Client
+}
+
+// maxCachedClients bounds the cache; past it, it starts again empty.
+const maxCachedClients = 10000
+
+func (c *clientCache) get(gen int64, id string) (nv.Client, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.gen != gen || c.m == nil {
+		return nv.Client{}, false
+	}
+	cl, ok := c.m[id]
+	return cloneClient(cl), ok
+}
+
+func (c *clientCache) put(gen int64, cl nv.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen < c.gen {
+		return // read under an older counter than the cache holds
+	}
+	if gen != c.gen || c.m == nil || len(c.m) >= maxCachedClients {
+		c.gen, c.m = gen, map[string]nv.Client{}
+	}
+	c.m[cl.ID] = cloneClient(cl)
+}
+
+// cloneClient copies the slices so that no caller can change the cache.
+func cloneClient(c nv.Client) nv.Client {
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.JWKS = slices.Clone(c.JWKS)
+	c.Scopes = slices.Clone(c.Scopes)
+	c.Purposes = slices.Clone(c.Purposes)
+	return c
 }
 
 // Clients returns every client, by id.
 func (s *Store) Clients(ctx context.Context) ([]nv.Client, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+clientColumns+" FROM clients ORDER BY id")
+	rows, err := s.query(ctx, "SELECT "+clientColumns+" FROM clients ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: clients: %w", err)
 	}
@@ -110,7 +169,7 @@ ON CONFLICT DO NOTHING`, k.ID, k.Algorithm, k.PrivateJWK, unixNano(k.CreatedAt))
 // SigningKeys returns every signing key, oldest first (by CreatedAt, then
 // by insertion).
 func (s *Store) SigningKeys(ctx context.Context) ([]nv.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT id, algorithm, private_jwk, created_at FROM signing_keys ORDER BY created_at, rowid")
+	rows, err := s.query(ctx, "SELECT id, algorithm, private_jwk, created_at FROM signing_keys ORDER BY created_at, rowid")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: signing keys: %w", err)
 	}
@@ -162,7 +221,7 @@ func (s *Store) ReplaceStaticRoutes(ctx context.Context, routes []nv.StaticRoute
 
 // StaticRoutes returns the static map in the order it was stored.
 func (s *Store) StaticRoutes(ctx context.Context) ([]nv.StaticRoute, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT prefix, msisdn FROM static_routes ORDER BY rowid")
+	rows, err := s.query(ctx, "SELECT prefix, msisdn FROM static_routes ORDER BY rowid")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: static routes: %w", err)
 	}

@@ -104,7 +104,7 @@ func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.
 		candidates = append(candidates, netip.PrefixFrom(addr, bits).Masked().String())
 	}
 	args := append(candidates, unixNano(notBefore))
-	rows, err := s.r.QueryContext(ctx, `
+	rows, err := s.query(ctx, `
 SELECT `+sessionColumns+` FROM network_sessions
 WHERE prefix IN (?`+strings.Repeat(", ?", len(candidates)-1)+`) AND updated_at >= ?
 ORDER BY bits DESC LIMIT 1`, args...)
@@ -123,7 +123,7 @@ ORDER BY bits DESC LIMIT 1`, args...)
 
 // NetworkSessions lists every session, by prefix.
 func (s *Store) NetworkSessions(ctx context.Context) ([]nv.NetworkSession, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT "+sessionColumns+" FROM network_sessions ORDER BY prefix")
+	rows, err := s.query(ctx, "SELECT "+sessionColumns+" FROM network_sessions ORDER BY prefix")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: network sessions: %w", err)
 	}
@@ -219,7 +219,7 @@ func (s *Store) PrivateAddrFor(ctx context.Context, public netip.AddrPort, at ti
 	}
 	t := unixNano(at)
 	var private string
-	err := s.r.QueryRowContext(ctx, `
+	err := s.queryRow(ctx, `
 SELECT private FROM port_blocks
 WHERE public = ?1 AND first_port <= ?2 AND last_port >= ?2 AND start_at <= ?3 AND (end_at = 0 OR end_at > ?3)
 ORDER BY start_at DESC, id DESC LIMIT 1`, a.String(), public.Port(), t).Scan(&private)

@@ -144,6 +144,22 @@ CREATE TABLE usage_records (
 );
 CREATE INDEX usage_records_at ON usage_records (at);
 `,
+	// 6: a change counter per cached table, bumped by triggers, so that a
+	// server caching clients in memory sees at once a change made by
+	// another process (numbergate clients add) with one cheap read.
+	`
+CREATE TABLE changes (
+	name TEXT PRIMARY KEY,
+	n    INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO changes (name, n) VALUES ('clients', 0);
+CREATE TRIGGER clients_insert_changes AFTER INSERT ON clients
+BEGIN UPDATE changes SET n = n + 1 WHERE name = 'clients'; END;
+CREATE TRIGGER clients_update_changes AFTER UPDATE ON clients
+BEGIN UPDATE changes SET n = n + 1 WHERE name = 'clients'; END;
+CREATE TRIGGER clients_delete_changes AFTER DELETE ON clients
+BEGIN UPDATE changes SET n = n + 1 WHERE name = 'clients'; END;
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one

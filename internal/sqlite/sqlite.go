@@ -56,6 +56,9 @@ type Store struct {
 	w  *sql.DB // the one write connection, owned by wr once open
 	wr *writer // the group-commit writer
 	r  *sql.DB // read-only connections
+	rs readStmts
+
+	clients clientCache
 
 	tightened []string
 	health    *health // set when SQLite says the store cannot serve (unavailable.go)
@@ -170,6 +173,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	s.wr.close()
+	s.rs.close()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

@@ -109,7 +109,7 @@ func (s *Store) ConsumeToken(ctx context.Context, hash string, now time.Time) (n
 // Token returns a token by hash without consuming it (nv.ErrNotFound if
 // there is none).
 func (s *Store) Token(ctx context.Context, hash string) (nv.AccessToken, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", hash))
+	t, err := scanToken(s.queryRow(ctx, "SELECT "+tokenColumns+" FROM tokens WHERE hash = ?", hash))
 	if err != nil {
 		return nv.AccessToken{}, fmt.Errorf("sqlite: token: %w", notFound(err))
 	}

@@ -1,0 +1,84 @@
+package sqlite_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/sqlite"
+)
+
+// TestClientCacheSeesOtherProcess: the server caches clients, yet a client
+// added, changed or removed through another connection to the database
+// (numbergate clients add|remove runs as another process) takes effect at
+// the server's next lookup.
+func TestClientCacheSeesOtherProcess(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	server, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	cli, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+
+	if _, err := server.Client(ctx, "app"); !errors.Is(err, nv.ErrNotFound) {
+		t.Fatalf("unknown client: %v", err)
+	}
+	c := nv.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}, JWKS: []byte(`{"keys":[]}`),
+		Scopes: []string{nv.ScopeOpenID}, Purposes: []string{"dpv:FraudPreventionAndDetection"}, CreatedAt: time.Unix(1_700_000_000, 0).UTC()}
+	if err := cli.PutClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := server.Client(ctx, "app")
+	if err != nil || !slices.Equal(got.Scopes, c.Scopes) {
+		t.Fatalf("client added by another process: %+v, %v", got, err)
+	}
+	// Cached now; a caller changing what it got does not change the cache.
+	got.Scopes[0] = "tampered"
+	if again, _ := server.Client(ctx, "app"); again.Scopes[0] != nv.ScopeOpenID {
+		t.Errorf("the cache returned a shared slice: %v", again.Scopes)
+	}
+
+	c.Scopes = []string{nv.ScopeOpenID, nv.ScopeVerify}
+	if err := cli.PutClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := server.Client(ctx, "app"); err != nil || !slices.Equal(got.Scopes, c.Scopes) {
+		t.Errorf("client changed by another process: %+v, %v; want scopes %v", got, err, c.Scopes)
+	}
+	if err := cli.DeleteClient(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Client(ctx, "app"); !errors.Is(err, nv.ErrNotFound) {
+		t.Errorf("client removed by another process still found: %v", err)
+	}
+}
+
+// BenchmarkClient is the client lookup /authorize and /token make several
+// times per request (cached, one change-counter read each).
+func BenchmarkClient(b *testing.B) {
+	ctx := b.Context()
+	s, err := sqlite.Open(ctx, b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c := nv.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}, JWKS: []byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`),
+		Scopes: nv.Scopes, Purposes: []string{"dpv:FraudPreventionAndDetection"}, RequirePKCE: true}
+	if err := s.PutClient(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Client(ctx, "app"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
