@@ -49,7 +49,7 @@ func startNodeOn(t testing.TB, dsn, issuer, extra string, pub net.Listener, ls s
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "numbergate.yaml")
-	yaml := fmt.Sprintf("listen: %s\nissuer: %s\nadmin_listen: %s\nstore:\n  driver: postgres\n  dsn: %q\n  statement_timeout: 2s\n%s",
+	yaml := fmt.Sprintf("listen: %s\nissuer: %s\nadmin_listen: %s\nstore:\n  driver: postgres\n  dsn: %q\n%s",
 		pub.Addr(), issuer, adm.Addr(), dsn, extra)
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

@@ -124,7 +124,7 @@ func TestPostgresOutage(t *testing.T) {
 	n := startServeWith(t, t.TempDir(), `store:
   driver: postgres
   dsn: "`+strings.Replace(dsn, u, proxy.addr(), 1)+`"
-  statement_timeout: 1s
+  statement_timeout: 2s
 network:
   radius:
     listen: 127.0.0.1:0
