@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"time"
 )
 
 // LimitPages sets max_page_count on the write connection: n pages, or the
@@ -17,5 +19,21 @@ func LimitPages(ctx context.Context, s *Store, n int) error {
 		}
 		var got int
 		return tx.queryRow(fmt.Sprintf("PRAGMA max_page_count = %d", n)).Scan(&got)
+	})
+}
+
+// FillSessions inserts sessions 0..n-1 (addr(i), "s<i>", updated at) in one
+// transaction, for benchmarks that need a large table quickly.
+func FillSessions(ctx context.Context, s *Store, n int, at time.Time, addr func(int) netip.Addr) error {
+	return s.write(ctx, func(tx *wtx) error {
+		for i := range n {
+			p := netip.PrefixFrom(addr(i), addr(i).BitLen())
+			_, err := tx.exec(`INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES (?, ?, ?, ?, 'gw', '', ?, ?, 'gw')`, p.String(), p.Bits(), fmt.Sprintf("+3469%08d", i), fmt.Sprint("s", i), unixNano(at), unixNano(at))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
