@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/numbergate/numbergate/internal/sandbox"
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 // runBenchJSON runs `numbergate bench args... --json` and decodes its report.
@@ -76,6 +77,7 @@ func TestBenchSandbox(t *testing.T) {
 // the check of every subscriber's session in the store finds nothing lost
 // or misapplied.
 func TestBenchRadius(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -16,12 +16,15 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
+
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 // TestServeCGNAT: the device sits behind carrier NAT. RADIUS knows its
 // private address; the NAT's port-block log (a file here, and UDP syslog)
 // maps the public address and port the server sees back to it.
 func TestServeCGNAT(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
 	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -105,6 +108,7 @@ func TestServeCGNAT(t *testing.T) {
 // TestServeCGNATDropsOtherSenders (issue 6 item 4): a syslog datagram from
 // outside network.cgnat.senders forges nothing and is counted in /metrics.
 func TestServeCGNATDropsOtherSenders(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
 	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -5,11 +5,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 // TestServeEdge checks what the HTTP edge believes: header enrichment only
 // from enrichment proxies, X-Forwarded-For only from trusted proxies.
 func TestServeEdge(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
 	n := startServe(t, t.TempDir(), `trusted_proxies: [127.0.0.41/32]
 network:
   static:

@@ -20,6 +20,7 @@ import (
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 // servedNode is a running `numbergate serve` on loopback.
@@ -95,6 +96,9 @@ func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedN
 // onboard registers a client through the real CLI and returns a party for it.
 func onboard(t *testing.T, n *servedNode, id string, src string) *party {
 	t.Helper()
+	if src != "" && src != "127.0.0.1" {
+		testnet.RequireLoopbackAliases(t)
+	}
 	key := newTestKey(t)
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{key.Public()}})
 	jwksPath := filepath.Join(t.TempDir(), "jwks.json")

@@ -25,6 +25,7 @@ import (
 
 	"github.com/numbergate/numbergate/internal/loadgen"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 // This file runs `numbergate serve` as a separate process, built from this
@@ -144,6 +145,7 @@ func procDevice(net, i int) *loadgen.Device {
 // "") and onboards a client with the CLI. It does not start the server.
 func newProcNode(t testing.TB, net, devices int, store string) *procNode {
 	t.Helper()
+	testnet.RequireLoopbackAliases(t)
 	n := &procNode{t: t, bin: buildBinary(t), dir: t.TempDir(), sqlite: store == ""}
 	pub := freePort(t, "tcp")
 	n.admin = freePort(t, "tcp")

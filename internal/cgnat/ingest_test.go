@@ -21,6 +21,7 @@ import (
 	"github.com/numbergate/numbergate/internal/netid"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
@@ -109,6 +110,7 @@ func TestTimeWindow(t *testing.T) {
 }
 
 func TestSyslogUDP(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	st := openStore(t)
 	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, st, cgnat.Options{})
@@ -215,6 +217,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // sender per interval, with the count (one flood produced 96,000 log lines
 // in 3 s), and datagrams from outside senders are dropped and counted.
 func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs syncBuffer

@@ -26,6 +26,7 @@ import (
 	"github.com/numbergate/numbergate/internal/radius"
 	"github.com/numbergate/numbergate/internal/server"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 // node is the real server wired in process (as cmd/numbergate's serve
@@ -53,6 +54,7 @@ func staticDevice(i int) *loadgen.Device {
 
 func startNode(t *testing.T) *node {
 	t.Helper()
+	testnet.RequireLoopbackAliases(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testnet"
 )
 
 const testSecret = "s3cret-of-the-pgw"
@@ -199,6 +200,9 @@ func (h *harness) mustAck(t *testing.T, a acct) {
 // expects an Accounting-Response.
 func (h *harness) mustAckFrom(t *testing.T, a acct, src string) {
 	t.Helper()
+	if src != "" && src != "127.0.0.1" {
+		testnet.RequireLoopbackAliases(t)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	c := radius.Client{Retry: 200 * time.Millisecond}
