@@ -142,7 +142,8 @@ func TestServedResponsesMatchOpenAPI(t *testing.T) {
 	}
 
 	// Every status the document lists was produced, except the ones only
-	// a fault or a configured limit can produce.
+	// a configured limit (429: TestServeLimitedResponsesMatchOpenAPI in
+	// cmd/numbergate, on serve) or a fault (500, 503) can produce.
 	faults := map[string]bool{"429": true, "500": true, "503": true}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
