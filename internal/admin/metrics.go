@@ -43,7 +43,7 @@ type Metrics struct {
 	// (radius.Drop*: unknown_client, not_accounting, malformed,
 	// bad_authenticator, bad_message_authenticator,
 	// missing_message_authenticator, missing_attribute,
-	// bad_calling_station_id, overload, in_flight, store_error, panic)
+	// bad_calling_station_id, overload, in_flight, store_error, store_unavailable, panic)
 	// (numbergate_radius_packets_total{result}).
 	RADIUSPackets *prometheus.CounterVec
 	// CGNATRecords counts port-block records by result (alloc, release,
@@ -94,7 +94,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"route", "reason"}),
 		RADIUSPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_radius_packets_total",
-			Help: "RADIUS accounting packets by result: answered (start, interim, stop, accounting_on, accounting_off, other, duplicate, stale, foreign) or dropped (unknown_client, not_accounting, malformed, bad_authenticator, bad_message_authenticator, missing_message_authenticator, missing_attribute, bad_calling_station_id, overload, in_flight, store_error, panic).",
+			Help: "RADIUS accounting packets by result: answered (start, interim, stop, accounting_on, accounting_off, other, duplicate, stale, foreign) or dropped (unknown_client, not_accounting, malformed, bad_authenticator, bad_message_authenticator, missing_message_authenticator, missing_attribute, bad_calling_station_id, overload, in_flight, store_error, store_unavailable, panic).",
 		}, []string{"result"}),
 		CGNATRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "numbergate_cgnat_records_total",

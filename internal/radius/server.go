@@ -71,7 +71,10 @@ const (
 	DropOverload            = "overload"
 	DropInFlight            = "in_flight" // a retransmit of a packet still being applied
 	DropStoreError          = "store_error"
-	DropPanic               = "panic"
+	// DropStoreUnavailable: the store cannot write right now (disk full,
+	// database down; nv.ErrUnavailable). No answer, so the gateway retries.
+	DropStoreUnavailable = "store_unavailable"
+	DropPanic            = "panic"
 )
 
 // Options are the server's injected dependencies.
@@ -449,7 +452,11 @@ func (s *Server) apply(ctx context.Context, req *request) ([]byte, error) {
 	defer cancel()
 	outcome, err := s.record(ctx, req, now)
 	if err != nil {
-		s.drop(DropStoreError, req.from, err.Error())
+		reason := DropStoreError
+		if errors.Is(err, nv.ErrUnavailable) {
+			reason = DropStoreUnavailable
+		}
+		s.drop(reason, req.from, err.Error())
 		return nil, err
 	}
 	resp, err := req.response()

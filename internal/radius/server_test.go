@@ -3,11 +3,13 @@ package radius
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -602,5 +604,44 @@ func TestNewValidates(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in %v", want, err)
 		}
+	}
+}
+
+// unavailableStore fails every write with nv.ErrUnavailable while down is
+// set, as a store on a full disk does.
+type unavailableStore struct {
+	nv.NetworkSessionStore
+	down atomic.Bool
+}
+
+func (u *unavailableStore) StartSession(ctx context.Context, s nv.NetworkSession) error {
+	if u.down.Load() {
+		return fmt.Errorf("sqlite: start session: %w: database or disk is full", nv.ErrUnavailable)
+	}
+	return u.NetworkSessionStore.StartSession(ctx, s)
+}
+
+// A store that cannot write gets no Accounting-Response (the gateway
+// retries) and is counted as store_unavailable; the retry is recorded once
+// the store is back.
+func TestStoreUnavailableNotAcknowledged(t *testing.T) {
+	var u *unavailableStore
+	h := startWith(t, Config{}, func(st nv.NetworkSessionStore) nv.NetworkSessionStore {
+		u = &unavailableStore{NetworkSessionStore: st}
+		return u
+	})
+	start := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "U", msisdn: "34600000077", ipv4: "10.0.7.7"}
+	u.down.Store(true)
+	if _, err := h.send(t, start); err == nil {
+		t.Fatal("a Start the store could not write was acknowledged")
+	}
+	// The client retransmits; every copy is dropped the same way.
+	if st := h.srv.Stats(); st["dropped."+DropStoreUnavailable] == 0 || st["dropped."+DropStoreError] != 0 {
+		t.Errorf("counters %v, want drops counted as store_unavailable", st)
+	}
+	u.down.Store(false)
+	h.mustAck(t, start)
+	if got := h.numberAt(t, "10.0.7.7"); got != "+34600000077" {
+		t.Errorf("after the retry: %q", got)
 	}
 }
