@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,13 +47,13 @@ FROM usage_records WHERE at >= $1 AND at < $2 ORDER BY at, id`, from, to)
 	return out, nil
 }
 
-// ExpireUsage deletes the records older than before.
+// ExpireUsage deletes the records older than before, in batches of
+// CollectBatch rows (each its own short statement), and returns how many.
 func (s *Store) ExpireUsage(ctx context.Context, before time.Time) (int, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	n, err := s.exec(ctx, "DELETE FROM usage_records WHERE at < $1", before)
+	n, err := s.batched(ctx, `DELETE FROM usage_records WHERE id IN (
+	SELECT id FROM usage_records WHERE at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, before)
 	if err != nil {
-		return 0, fail(ctx, "expire usage", err)
+		return n, fmt.Errorf("postgres: expire usage: %w", err)
 	}
-	return int(n), nil
+	return n, nil
 }
