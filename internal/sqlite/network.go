@@ -34,24 +34,37 @@ func (s *Store) UpsertSession(ctx context.Context, ns nv.NetworkSession) error {
 	return nil
 }
 
+// The two session writes, built once (the writer caches statements by
+// their text).
+const (
+	startSessionSQL = `
+INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (prefix) DO UPDATE SET
+	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas,
+	imsi = excluded.imsi, started_at = excluded.started_at, updated_at = excluded.updated_at,
+	client = excluded.client`
+	upsertSessionSQL = `
+INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (prefix) DO UPDATE SET
+	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas,
+	imsi = excluded.imsi, started_at = CASE WHEN network_sessions.session_id = excluded.session_id
+		THEN network_sessions.started_at ELSE excluded.started_at END, updated_at = excluded.updated_at,
+	client = excluded.client
+WHERE network_sessions.client = excluded.client`
+)
+
 func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, upsert bool) (int64, error) {
 	p, err := canonicalPrefix(ns.Prefix)
 	if err != nil {
 		return 0, err
 	}
-	startedAt, where := "excluded.started_at", ""
+	q := startSessionSQL
 	if upsert {
-		startedAt = `CASE WHEN network_sessions.session_id = excluded.session_id
-		THEN network_sessions.started_at ELSE excluded.started_at END`
-		where = "\nWHERE network_sessions.client = excluded.client"
+		q = upsertSessionSQL
 	}
-	return s.exec(ctx, `
-INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (prefix) DO UPDATE SET
-	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas,
-	imsi = excluded.imsi, started_at = `+startedAt+`, updated_at = excluded.updated_at,
-	client = excluded.client`+where,
+	return s.exec(ctx, q,
 		p.String(), p.Bits(), string(ns.MSISDN), ns.SessionID, ns.NAS, ns.IMSI,
 		unixNano(ns.StartedAt), unixNano(ns.UpdatedAt), ns.Client)
 }
