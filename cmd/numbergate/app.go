@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/numbergate/numbergate/internal/admin"
 	"github.com/numbergate/numbergate/internal/api"
@@ -55,8 +54,7 @@ type appConfig struct {
 }
 
 func newApp(ctx context.Context, c appConfig) (*app, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := admin.NewRegistry()
 	m := admin.NewMetrics(reg)
 	registerWritePathMetrics(reg, c.store)
 	var enrich func(*http.Request) map[string]string

@@ -25,12 +25,8 @@ func startFeeds(ctx context.Context, bg *errgroup.Group, cfg *config.Config, st 
 			clients[i] = radius.Client{Name: c.Name, CIDR: c.CIDR, Secret: []byte(c.Secret), RequireMessageAuthenticator: c.RequireMessageAuthenticator}
 		}
 		srv, err := radius.New(radius.Config{Clients: clients, IdleTimeout: rc.IdleTimeout}, st, radius.Options{
-			Logger: log.With("feed", "radius"),
-			Metrics: radius.Metrics{
-				Dropped: func(reason string) { a.metrics.RADIUSPackets.WithLabelValues(reason).Inc() },
-				Handled: func(outcome string) { a.metrics.RADIUSPackets.WithLabelValues(outcome).Inc() },
-				Expired: func(n int) { a.metrics.NetworkSessionsExpired.Add(float64(n)) },
-			},
+			Logger:  log.With("feed", "radius"),
+			Metrics: radius.NewMetrics(a.registry),
 		})
 		if err != nil {
 			return fmt.Errorf("network.radius: %w", err)
@@ -54,13 +50,8 @@ func startFeeds(ctx context.Context, bg *errgroup.Group, cfg *config.Config, st 
 	}
 	if cc := cfg.Network.CGNAT; cc != nil {
 		ing, err := cgnat.New(cgnat.Config{SyslogListen: cc.SyslogListen, Files: cc.Files, Senders: cc.Senders}, st, cgnat.Options{
-			Logger: log.With("feed", "cgnat"),
-			Metrics: cgnat.Metrics{
-				Applied:   func(op string) { a.metrics.CGNATRecords.WithLabelValues(op).Inc() },
-				Malformed: func() { a.metrics.CGNATRecords.WithLabelValues("malformed").Inc() },
-				Unmatched: func() { a.metrics.CGNATRecords.WithLabelValues("unmatched").Inc() },
-				Dropped:   func(reason string) { a.metrics.CGNATDropped.WithLabelValues(reason).Inc() },
-			},
+			Logger:  log.With("feed", "cgnat"),
+			Metrics: cgnat.NewMetrics(a.registry),
 		})
 		if err != nil {
 			return fmt.Errorf("network.cgnat: %w", err)

@@ -14,7 +14,9 @@ const (
 	AuthorizationError        = "error"
 )
 
-// Metrics holds numbergate's collectors. Every name starts "numbergate_".
+// Metrics holds the HTTP side's collectors (the network feeds register
+// their own: radius.NewMetrics, cgnat.NewMetrics). Every name starts
+// "numbergate_".
 // Label values must come from small fixed sets (never a client id, an
 // address or a number).
 type Metrics struct {
@@ -37,29 +39,10 @@ type Metrics struct {
 	// device_phone_number) and CAMARA code ("OK" on success)
 	// (numbergate_api_calls_total{operation,code}).
 	APICalls *prometheus.CounterVec
-	// RADIUSPackets counts accounting packets by result: the outcome of an
-	// answered packet (start, interim, stop, accounting_on, accounting_off,
-	// other, duplicate, stale, foreign) or the reason one was dropped
-	// (radius.Drop*: unknown_client, not_accounting, malformed,
-	// bad_authenticator, bad_message_authenticator,
-	// missing_message_authenticator, missing_attribute,
-	// bad_calling_station_id, overload, in_flight, store_error, store_unavailable, panic)
-	// (numbergate_radius_packets_total{result}).
-	RADIUSPackets *prometheus.CounterVec
-	// CGNATRecords counts port-block records by result (alloc, release,
-	// unmatched, malformed) (numbergate_cgnat_records_total{result}).
-	CGNATRecords *prometheus.CounterVec
-	// CGNATDropped counts syslog datagrams dropped unread, by reason
-	// (unknown_sender) and records dropped unstored (overload)
-	// (numbergate_cgnat_datagrams_dropped_total{reason}).
-	CGNATDropped *prometheus.CounterVec
 	// Limited counts requests refused by a rate limit or quota, by route
 	// (authorize, token, api) and reason (rate, quota)
 	// (numbergate_limited_requests_total{route,reason}).
 	Limited *prometheus.CounterVec
-	// NetworkSessionsExpired counts sessions removed for idleness
-	// (numbergate_network_sessions_expired_total).
-	NetworkSessionsExpired prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (a nil reg
@@ -92,26 +75,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "numbergate_limited_requests_total",
 			Help: "Requests refused by a rate limit (reason rate) or a client's daily quota (reason quota), by route.",
 		}, []string{"route", "reason"}),
-		RADIUSPackets: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "numbergate_radius_packets_total",
-			Help: "RADIUS accounting packets by result: answered (start, interim, stop, accounting_on, accounting_off, other, duplicate, stale, foreign) or dropped (unknown_client, not_accounting, malformed, bad_authenticator, bad_message_authenticator, missing_message_authenticator, missing_attribute, bad_calling_station_id, overload, in_flight, store_error, store_unavailable, panic).",
-		}, []string{"result"}),
-		CGNATRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "numbergate_cgnat_records_total",
-			Help: "CGNAT port-block records by result (alloc, release, unmatched, malformed).",
-		}, []string{"result"}),
-		CGNATDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "numbergate_cgnat_datagrams_dropped_total",
-			Help: "CGNAT syslog dropped, by reason (unknown_sender: a datagram not from a configured sender; overload: a record not stored because the store workers' queue was full).",
-		}, []string{"reason"}),
-		NetworkSessionsExpired: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "numbergate_network_sessions_expired_total",
-			Help: "Network sessions removed after their idle timeout.",
-		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.Authorizations, m.TokensIssued,
-			m.APICalls, m.RADIUSPackets, m.CGNATRecords, m.CGNATDropped, m.NetworkSessionsExpired)
+			m.APICalls)
 		reg.MustRegister(m.Limited)
 	}
 	return m

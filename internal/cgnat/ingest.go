@@ -33,29 +33,6 @@ type Config struct {
 	Senders []netip.Prefix
 }
 
-// Metrics receives the ingester's counters; nil functions are skipped.
-type Metrics struct {
-	// Applied is called with "alloc" or "release" for each stored record.
-	Applied func(op string)
-	// Malformed is called for each skipped line.
-	Malformed func()
-	// Unmatched is called for each RELEASE with no open allocation.
-	Unmatched func()
-	// Dropped is called for each syslog datagram dropped unread, reason
-	// DropUnknownSender, and for each record dropped unstored, reason
-	// DropOverload.
-	Dropped func(reason string)
-}
-
-// DropUnknownSender is the reason a datagram from outside Senders is
-// dropped.
-const DropUnknownSender = "unknown_sender"
-
-// DropOverload is the reason a syslog record is dropped when the store
-// workers' queue is full (syslog over UDP is not acknowledged; the NAT does
-// not resend it).
-const DropOverload = "overload"
-
 // DefaultLogEvery is how often malformed records are logged per sender (a
 // file, or a syslog source address): the first at once, then one line with
 // the count per interval.
@@ -63,8 +40,9 @@ const DefaultLogEvery = 10 * time.Second
 
 // Options are the ingester's injected dependencies.
 type Options struct {
-	Logger  *slog.Logger
-	Metrics Metrics
+	Logger *slog.Logger
+	// Metrics are the collectors to count in (unregistered ones when nil).
+	Metrics *Metrics
 	// StoreTimeout bounds each store call (5 s when zero).
 	StoreTimeout time.Duration
 	// LogEvery is the malformed-record log interval per sender
@@ -98,8 +76,7 @@ type Ingester struct {
 
 	queued atomic.Int64 // syslog records waiting for a worker
 
-	mu    sync.Mutex
-	stats map[string]uint64
+	metrics *Metrics
 
 	logMu     sync.Mutex
 	malformed map[string]*malformedLog // by sender
@@ -132,6 +109,9 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, err
 	if cfg.SyslogListen != "" && len(cfg.Senders) == 0 {
 		return nil, errors.New("cgnat: syslog_listen needs senders (the NATs' addresses): syslog over UDP has no authentication")
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = 5 * time.Second
 	}
@@ -148,26 +128,7 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, err
 		opts.QueueSize = 8192
 	}
 	return &Ingester{cfg: cfg, store: store, log: opts.Logger.With("component", "cgnat"), opts: opts,
-		stats: map[string]uint64{}, malformed: map[string]*malformedLog{}}, nil
-}
-
-// Stats returns a snapshot of the counters: "applied.alloc",
-// "applied.release", "malformed", "unmatched", "store_error",
-// "unknown_sender", "overload".
-func (g *Ingester) Stats() map[string]uint64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make(map[string]uint64, len(g.stats))
-	for k, v := range g.stats {
-		out[k] = v
-	}
-	return out
-}
-
-func (g *Ingester) count(k string) {
-	g.mu.Lock()
-	g.stats[k]++
-	g.mu.Unlock()
+		metrics: opts.Metrics, malformed: map[string]*malformedLog{}}, nil
 }
 
 // Apply stores one record. unmatched is true for a RELEASE that found no
@@ -188,25 +149,19 @@ func (g *Ingester) Apply(ctx context.Context, r Record) (unmatched bool, err err
 		return false, fmt.Errorf("cgnat: unknown op %d", r.Op)
 	}
 	if err != nil {
-		g.count("store_error")
+		g.metrics.Records.WithLabelValues(ResultStoreError).Inc()
 		return false, fmt.Errorf("cgnat: %s: %w", r.Op, err)
 	}
 	if unmatched {
-		g.count("unmatched")
-		if g.opts.Metrics.Unmatched != nil {
-			g.opts.Metrics.Unmatched()
-		}
+		g.metrics.Records.WithLabelValues(ResultUnmatched).Inc()
 		g.log.Debug("release without open allocation", "private", r.Private, "public", r.Public, "first", r.FirstPort, "last", r.LastPort)
 		return true, nil
 	}
-	op := "alloc"
+	op := ResultAlloc
 	if r.Op == Release {
-		op = "release"
+		op = ResultRelease
 	}
-	g.count("applied." + op)
-	if g.opts.Metrics.Applied != nil {
-		g.opts.Metrics.Applied(op)
-	}
+	g.metrics.Records.WithLabelValues(op).Inc()
 	return false, nil
 }
 
@@ -267,10 +222,7 @@ func (g *Ingester) parse(b []byte, sender, where string, c *Counts) (r Record, o
 	r, err := ParseLine(b)
 	if err != nil {
 		c.Malformed++
-		g.count("malformed")
-		if g.opts.Metrics.Malformed != nil {
-			g.opts.Metrics.Malformed()
-		}
+		g.metrics.Records.WithLabelValues(ResultMalformed).Inc()
 		g.logMalformed(sender, where, err)
 		return Record{}, false
 	}
@@ -436,7 +388,7 @@ func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 func (g *Ingester) store1(ctx context.Context, r Record) {
 	defer func() {
 		if p := recover(); p != nil {
-			g.count("panic")
+			g.metrics.Dropped.WithLabelValues(DropPanic).Inc()
 			g.log.Error("panic storing cgnat record", "panic", fmt.Sprint(p))
 		}
 	}()
@@ -450,7 +402,7 @@ func (g *Ingester) store1(ctx context.Context, r Record) {
 func (g *Ingester) datagram(b []byte, from net.Addr, shards []chan Record) {
 	defer func() {
 		if r := recover(); r != nil {
-			g.count("panic")
+			g.metrics.Dropped.WithLabelValues(DropPanic).Inc()
 			g.log.Error("panic handling cgnat datagram", "panic", fmt.Sprint(r))
 		}
 	}()
@@ -467,10 +419,7 @@ func (g *Ingester) datagram(b []byte, from net.Addr, shards []chan Record) {
 		}
 	}
 	if !allowed {
-		g.count(DropUnknownSender)
-		if g.opts.Metrics.Dropped != nil {
-			g.opts.Metrics.Dropped(DropUnknownSender)
-		}
+		g.metrics.Dropped.WithLabelValues(DropUnknownSender).Inc()
 		g.log.Debug("cgnat syslog from unknown sender dropped", "from", from.String())
 		return
 	}
@@ -489,10 +438,7 @@ func (g *Ingester) datagram(b []byte, from net.Addr, shards []chan Record) {
 		case shard <- r:
 		default:
 			g.queued.Add(-1)
-			g.count(DropOverload)
-			if g.opts.Metrics.Dropped != nil {
-				g.opts.Metrics.Dropped(DropOverload)
-			}
+			g.metrics.Dropped.WithLabelValues(DropOverload).Inc()
 			g.log.Debug("cgnat record dropped: store workers' queue full")
 		}
 	}

@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/numbergate/numbergate/internal/cgnat"
 	"github.com/numbergate/numbergate/internal/netid"
@@ -113,7 +115,8 @@ func TestSyslogUDP(t *testing.T) {
 	testnet.RequireLoopbackAliases(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	st := openStore(t)
-	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, st, cgnat.Options{})
+	m := cgnat.NewMetrics(nil)
+	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, st, cgnat.Options{Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,12 +150,12 @@ func TestSyslogUDP(t *testing.T) {
 	)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		s := g.Stats()
-		if s["applied.alloc"] == 2 && s["applied.release"] == 1 && s["malformed"] == 1 && s["unknown_sender"] == 1 {
+		s := counts(m)
+		if s[cgnat.ResultAlloc] == 2 && s[cgnat.ResultRelease] == 1 && s[cgnat.ResultMalformed] == 1 && s[cgnat.DropUnknownSender] == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("stats %v", s)
+			t.Fatalf("counters %v", s)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -221,11 +224,11 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs syncBuffer
-	var dropped atomic.Int64
+	m := cgnat.NewMetrics(nil)
 	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("127.0.0.3/32")}},
 		openStore(t), cgnat.Options{
 			Logger:  slog.New(slog.NewJSONHandler(&logs, nil)),
-			Metrics: cgnat.Metrics{Dropped: func(reason string) { dropped.Add(1) }},
+			Metrics: m,
 		})
 	if err != nil {
 		t.Fatal(err)
@@ -260,9 +263,9 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	send("127.0.0.2", 50, 20) // not a sender: dropped unread
 	want := uint64(sent["127.0.0.1"] + sent["127.0.0.3"])
 	deadline := time.Now().Add(10 * time.Second)
-	for g.Stats()["malformed"] < want || g.Stats()[cgnat.DropUnknownSender] < 50 {
+	for counts(m)[cgnat.ResultMalformed] < want || counts(m)[cgnat.DropUnknownSender] < 50 {
 		if time.Now().After(deadline) {
-			t.Fatalf("stats %v, want %d malformed and 50 dropped (UDP loss on loopback?)", g.Stats(), want)
+			t.Fatalf("counters %v, want %d malformed and 50 dropped (UDP loss on loopback?)", counts(m), want)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -270,8 +273,8 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	if n := dropped.Load(); n != 50 {
-		t.Errorf("Metrics.Dropped called %d times, want 50", n)
+	if n := counts(m)[cgnat.DropUnknownSender]; n != 50 {
+		t.Errorf("numbergate_cgnat_datagrams_dropped_total{reason=unknown_sender} = %d, want 50", n)
 	}
 
 	lines, counts := map[string]int{}, map[string]int{}
@@ -310,7 +313,8 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 func TestSyslogOrderPerSubscriber(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	st := openStore(t)
-	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, st, cgnat.Options{Workers: 8})
+	m := cgnat.NewMetrics(nil)
+	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, st, cgnat.Options{Workers: 8, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,9 +346,9 @@ func TestSyslogOrderPerSubscriber(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s := g.Stats()
-		if s["applied.alloc"]+s["applied.release"]+s["unmatched"] == 3*subs {
-			if s["unmatched"] != 0 || s["overload"] != 0 {
+		s := counts(m)
+		if s[cgnat.ResultAlloc]+s[cgnat.ResultRelease]+s[cgnat.ResultUnmatched] == 3*subs {
+			if s[cgnat.ResultUnmatched] != 0 || s[cgnat.DropOverload] != 0 {
 				t.Errorf("stats %v: a RELEASE overtook its ALLOC", s)
 			}
 			break
@@ -371,4 +375,23 @@ func TestSyslogOrderPerSubscriber(t *testing.T) {
 			t.Errorf("%v between RELEASE and re-ALLOC still maps: %v", ap, err)
 		}
 	}
+}
+
+// counts reads the ingester's collectors: record results and drop reasons
+// by label value.
+func counts(m *cgnat.Metrics) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, vec := range []*prometheus.CounterVec{m.Records, m.Dropped} {
+		ch := make(chan prometheus.Metric, 64)
+		vec.Collect(ch)
+		close(ch)
+		for c := range ch {
+			var d dto.Metric
+			if err := c.Write(&d); err != nil {
+				panic(err)
+			}
+			out[d.GetLabel()[0].GetValue()] += uint64(d.GetCounter().GetValue())
+		}
+	}
+	return out
 }

@@ -45,8 +45,9 @@ func TestRadclientInterop(t *testing.T) {
 	if len(ss) != 2 || ss[0].IMSI != "214070000000042" || ss[0].NAS != "192.0.2.10" {
 		t.Errorf("sessions %+v", ss)
 	}
-	if st := h.srv.Stats(); st["dropped."+DropBadMessageAuth] != 0 || st["verified.message_authenticator"] != 1 {
-		t.Fatalf("radclient's Message-Authenticator not verified: %v", st)
+	st := h.packets
+	if st(DropBadMessageAuth) != 0 || counterValue(h.srv.metrics.MessageAuthenticators) != 1 {
+		t.Fatalf("radclient's Message-Authenticator not verified: %v", h.counts())
 	}
 	send(`Acct-Status-Type = Stop, Acct-Session-Id = "0A1B2C3D", Calling-Station-Id = "34600000042", ` +
 		`Framed-IP-Address = 10.45.0.42, Framed-IPv6-Prefix = 2001:db8:42:1::/64, NAS-IP-Address = 192.0.2.10, ` +

@@ -42,22 +42,6 @@ type Client struct {
 	RequireMessageAuthenticator bool
 }
 
-// Metrics receives the server's counters; nil functions are skipped. The
-// wiring code adapts them to Prometheus (numbergate_radius_packets_total
-// {result}, numbergate_network_sessions_expired_total).
-type Metrics struct {
-	// Dropped is called for every packet dropped without an answer; reason
-	// is one of the Drop* constants.
-	Dropped func(reason string)
-	// Handled is called for every answered packet with its outcome: "start",
-	// "interim", "stop", "accounting_on", "accounting_off", "other",
-	// "duplicate" (answered from the replay cache), "stale" or "foreign"
-	// (an Interim-Update for an address another client holds, not applied).
-	Handled func(outcome string)
-	// Expired is called with the number of sessions each idle sweep removed.
-	Expired func(n int)
-}
-
 // Reasons a packet is dropped.
 const (
 	DropUnknownClient       = "unknown_client"
@@ -82,8 +66,9 @@ type Options struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Logger (discarded when nil).
-	Logger  *slog.Logger
-	Metrics Metrics
+	Logger *slog.Logger
+	// Metrics are the collectors to count in (unregistered ones when nil).
+	Metrics *Metrics
 	// Workers is the number of store workers (256 when zero); QueueSize
 	// the total number of authentic packets waiting for them (16384 when
 	// zero). Packets are spread by subscriber address, so one address's
@@ -112,15 +97,13 @@ type Server struct {
 	store   nv.NetworkSessionStore
 	now     func() time.Time
 	log     *slog.Logger
-	metrics Metrics
+	metrics *Metrics
 	opts    Options
 	replay  *replayCache
 
 	addr   atomic.Pointer[net.Addr]
 	queued atomic.Int64 // authentic packets waiting for a worker
 
-	statsMu sync.Mutex
-	stats   map[string]uint64
 	logMu   sync.Mutex
 	lastLog map[string]time.Time
 
@@ -160,6 +143,9 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = 256
 	}
@@ -196,7 +182,6 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 		metrics:  opts.Metrics,
 		opts:     opts,
 		replay:   newReplayCache(opts.ReplayWindow, opts.ReplayEntries),
-		stats:    map[string]uint64{},
 		lastLog:  map[string]time.Time{},
 		inflight: map[string]struct{}{},
 	}, nil
@@ -215,31 +200,10 @@ func (s *Server) Addr() net.Addr {
 // (backpressure: it grows when the store cannot keep up).
 func (s *Server) QueueDepth() int { return int(s.queued.Load()) }
 
-// Stats returns a snapshot of the counters: "dropped.<reason>",
-// "handled.<outcome>", "expired" and "verified.message_authenticator".
-func (s *Server) Stats() map[string]uint64 {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	out := make(map[string]uint64, len(s.stats))
-	for k, v := range s.stats {
-		out[k] = v
-	}
-	return out
-}
-
-func (s *Server) count(key string, n uint64) {
-	s.statsMu.Lock()
-	s.stats[key] += n
-	s.statsMu.Unlock()
-}
-
 // drop counts and logs a dropped packet (never with the number; at most one
 // warning per reason every 10 s so a flood does not flood the log).
 func (s *Server) drop(reason string, from netip.AddrPort, detail string) {
-	s.count("dropped."+reason, 1)
-	if s.metrics.Dropped != nil {
-		s.metrics.Dropped(reason)
-	}
+	s.metrics.Packets.WithLabelValues(reason).Inc()
 	now := time.Now()
 	s.logMu.Lock()
 	loud := now.Sub(s.lastLog[reason]) >= 10*time.Second
@@ -255,10 +219,7 @@ func (s *Server) drop(reason string, from netip.AddrPort, detail string) {
 }
 
 func (s *Server) handled(outcome string) {
-	s.count("handled."+outcome, 1)
-	if s.metrics.Handled != nil {
-		s.metrics.Handled(outcome)
-	}
+	s.metrics.Packets.WithLabelValues(outcome).Inc()
 }
 
 // job is an authentic accounting request waiting for a worker.
@@ -390,11 +351,11 @@ func (s *Server) receive(b []byte, from netip.AddrPort) (req *request, reply []b
 	}
 	req.arrived = arrived
 	if req.msgAuth {
-		s.count("verified.message_authenticator", 1)
+		s.metrics.MessageAuthenticators.Inc()
 	}
 	key := req.replayKey()
 	if resp, ok := s.replay.answer(key, arrived); ok {
-		s.handled("duplicate")
+		s.handled(OutcomeDuplicate)
 		return nil, resp
 	}
 	s.inflightMu.Lock()
@@ -477,9 +438,9 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 	}, base: s.log}
 	switch req.status {
 	case statusStart, statusInterim:
-		outcome := "start"
+		outcome := OutcomeStart
 		if req.status == statusInterim {
-			outcome = "interim"
+			outcome = OutcomeInterim
 		}
 		event := now.Add(-time.Duration(req.delay) * time.Second)
 		if !req.eventTime.IsZero() {
@@ -487,7 +448,7 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 		}
 		if idle := s.cfg.IdleTimeout; idle > 0 && event.Before(now.Add(-idle)) {
 			log.Info("stale accounting update acknowledged, not applied", "status", outcome, "event", event)
-			return "stale", nil
+			return OutcomeStale, nil
 		}
 		for _, p := range req.prefixes {
 			sess := nv.NetworkSession{
@@ -511,7 +472,7 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 				if errors.Is(err, nv.ErrNotFound) {
 					// Another client holds the address: leave it alone.
 					log.Warn("interim-update for an address another radius client holds, not applied", "prefix", p)
-					outcome, err = "foreign", nil
+					outcome, err = OutcomeForeign, nil
 				}
 			}
 			if err != nil {
@@ -528,11 +489,11 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 			}
 			log.Debug("session stop", "prefix", p, "removed", removed)
 		}
-		return "stop", nil
+		return OutcomeStop, nil
 	case statusOn, statusOff:
-		outcome := "accounting_on"
+		outcome := OutcomeAccountingOn
 		if req.status == statusOff {
-			outcome = "accounting_off"
+			outcome = OutcomeAccountingOff
 		}
 		// Only this client's sessions, and only those last updated before
 		// the On/Off arrived: a Start received after it, even if a worker
@@ -545,7 +506,7 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 		return outcome, nil
 	default:
 		log.Debug("accounting status not used, acknowledged", "status", req.status)
-		return "other", nil
+		return OutcomeOther, nil
 	}
 }
 
@@ -560,11 +521,8 @@ func (s *Server) ExpireIdle(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("radius: expire idle sessions: %w", err)
 	}
 	if n > 0 {
-		s.count("expired", uint64(n))
+		s.metrics.SessionsExpired.Add(float64(n))
 		s.log.Info("idle sessions expired", "sessions", n)
-	}
-	if s.metrics.Expired != nil {
-		s.metrics.Expired(n)
 	}
 	return n, nil
 }

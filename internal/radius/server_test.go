@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
@@ -223,6 +225,30 @@ func (h *harness) mustAckFrom(t *testing.T, a acct, src string) {
 	}
 }
 
+// packets reads the server's numbergate_radius_packets_total{result}.
+func (h *harness) packets(result string) uint64 {
+	return counterValue(h.srv.metrics.Packets.WithLabelValues(result))
+}
+
+// counts are the non-zero packet results, for failure messages.
+func (h *harness) counts() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, r := range Results {
+		if n := h.packets(r); n > 0 {
+			out[r] = n
+		}
+	}
+	return out
+}
+
+func counterValue(c prometheus.Counter) uint64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return uint64(m.GetCounter().GetValue())
+}
+
 func (h *harness) numberAt(t *testing.T, addr string) nv.PhoneNumber {
 	t.Helper()
 	s, err := h.store.SessionFor(context.Background(), netip.MustParseAddr(addr), h.clock.Now().Add(-2*time.Hour))
@@ -266,9 +292,9 @@ func TestStartStopInterim(t *testing.T) {
 	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000003" {
 		t.Fatalf("after Interim: %q", got)
 	}
-	st := h.srv.Stats()
-	if st["handled.start"] != 2 || st["handled.stop"] != 2 || st["handled.interim"] != 1 {
-		t.Errorf("stats %v", st)
+	st := h.packets
+	if st("start") != 2 || st("stop") != 2 || st("interim") != 1 {
+		t.Errorf("stats %v", h.counts())
 	}
 }
 
@@ -374,7 +400,7 @@ func TestStopAndInterimStayWithinClient(t *testing.T) {
 	if got := h.numberAt(t, "2001:db8:a::1"); got != "+34600000001" {
 		t.Fatalf("an Interim-Update from 127.0.0.3 took pgw-a's prefix: %q", got)
 	}
-	if n := h.srv.Stats()["handled.foreign"]; n != 2 {
+	if n := h.packets(OutcomeForeign); n != 2 {
 		t.Errorf("handled.foreign = %d, want 2", n)
 	}
 	// The owner's Interim and Stop still work.
@@ -488,10 +514,10 @@ func TestRejectedPackets(t *testing.T) {
 	if h.numberAt(t, "10.0.0.5") != "" {
 		t.Fatal("a rejected packet changed a session")
 	}
-	st := h.srv.Stats()
+	st := h.packets
 	for _, k := range []string{DropBadAuthenticator, DropBadMessageAuth, DropUnknownClient, DropMissingMessageAuth, DropMissingAttribute, DropNotAccounting} {
-		if st["dropped."+k] == 0 {
-			t.Errorf("dropped.%s not counted: %v", k, st)
+		if st(k) == 0 {
+			t.Errorf("dropped.%s not counted: %v", k, h.counts())
 		}
 	}
 
@@ -539,8 +565,9 @@ func TestRetransmitAndStaleReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if st := h.srv.Stats(); st["handled.start"] != 1 || st["handled.duplicate"] != 2 {
-		t.Errorf("retransmits: %v", st)
+	st := h.packets
+	if st("start") != 1 || st("duplicate") != 2 {
+		t.Errorf("retransmits: %v", h.counts())
 	}
 	// B takes the address; A's old Start, replayed after two hours (out of
 	// the replay cache), must not take it back.
@@ -553,8 +580,8 @@ func TestRetransmitAndStaleReplay(t *testing.T) {
 	if got := h.numberAt(t, "10.0.0.5"); got != "+34600000002" {
 		t.Fatalf("stale replay took the address: %q", got)
 	}
-	if h.srv.Stats()["handled.stale"] != 1 {
-		t.Errorf("stale not counted: %v", h.srv.Stats())
+	if h.packets(OutcomeStale) != 1 {
+		t.Errorf("stale not counted: %v", h.packets(OutcomeStale))
 	}
 }
 
@@ -590,7 +617,7 @@ func TestFloodDoesNotBlockValid(t *testing.T) {
 	if h.numberAt(t, "10.0.0.66") != "" {
 		t.Fatal("forged packet recorded")
 	}
-	if h.srv.Stats()["dropped."+DropBadAuthenticator] == 0 {
+	if h.packets(DropBadAuthenticator) == 0 {
 		t.Error("flood not counted")
 	}
 }
@@ -636,8 +663,8 @@ func TestStoreUnavailableNotAcknowledged(t *testing.T) {
 		t.Fatal("a Start the store could not write was acknowledged")
 	}
 	// The client retransmits; every copy is dropped the same way.
-	if st := h.srv.Stats(); st["dropped."+DropStoreUnavailable] == 0 || st["dropped."+DropStoreError] != 0 {
-		t.Errorf("counters %v, want drops counted as store_unavailable", st)
+	if h.packets(DropStoreUnavailable) == 0 || h.packets(DropStoreError) != 0 {
+		t.Errorf("counters %v, want drops counted as store_unavailable", h.counts())
 	}
 	u.down.Store(false)
 	h.mustAck(t, start)
