@@ -21,6 +21,10 @@ import (
 	"github.com/numbergate/numbergate/internal/sqlite"
 )
 
+// proxyHeaderTimeout bounds how long a load balancer may take to send the
+// PROXY header of a connection.
+const proxyHeaderTimeout = 5 * time.Second
+
 // drainTimeout bounds how long SIGTERM waits for in-flight requests.
 const drainTimeout = 15 * time.Second
 
@@ -87,6 +91,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 	if len(resolver.Sources()) == 0 {
 		log.Warn("no network source is configured: every device will be refused (access_denied); " +
 			"configure network.static, network.radius, network.cgnat or network.header_enrichment (docs/configuration.md)")
@@ -118,6 +125,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		if ls.public, err = listen(cfg.Listen); err != nil {
 			return err
 		}
+	}
+	if pp := cfg.ProxyProtocol; pp != nil {
+		ls.public = server.ProxyProtocolListener(ls.public, pp.Trusted, proxyHeaderTimeout)
+		log.Info("PROXY protocol required from", "peers", fmt.Sprint(pp.Trusted))
 	}
 	if ls.admin == nil {
 		if ls.admin, err = listen(cfg.AdminListen); err != nil {

@@ -65,6 +65,9 @@ type Config struct {
 	Limits Limits
 	// Usage configures the usage records kept for billing.
 	Usage Usage
+	// ProxyProtocol, when set, makes the public listener read PROXY
+	// headers from (and only from) its trusted peers.
+	ProxyProtocol *ProxyProtocol
 }
 
 // Usage configures the usage records (one per API call and token issued).

@@ -19,17 +19,18 @@ import (
 // The file as written: strings everywhere, so that validation can report a
 // bad value with its path instead of failing the whole decode.
 type rawConfig struct {
-	Listen         string      `yaml:"listen"`
-	Issuer         string      `yaml:"issuer"`
-	AdminListen    string      `yaml:"admin_listen"`
-	DataDir        string      `yaml:"data_dir"`
-	TrustedProxies []string    `yaml:"trusted_proxies"`
-	LogLevel       string      `yaml:"log_level"`
-	Network        *rawNetwork `yaml:"network"`
-	Auth           *rawAuth    `yaml:"auth"`
-	Store          *rawStore   `yaml:"store"`
-	Limits         *rawLimits  `yaml:"limits"`
-	Usage          *rawUsage   `yaml:"usage"`
+	Listen         string            `yaml:"listen"`
+	Issuer         string            `yaml:"issuer"`
+	AdminListen    string            `yaml:"admin_listen"`
+	DataDir        string            `yaml:"data_dir"`
+	TrustedProxies []string          `yaml:"trusted_proxies"`
+	LogLevel       string            `yaml:"log_level"`
+	Network        *rawNetwork       `yaml:"network"`
+	Auth           *rawAuth          `yaml:"auth"`
+	Store          *rawStore         `yaml:"store"`
+	Limits         *rawLimits        `yaml:"limits"`
+	Usage          *rawUsage         `yaml:"usage"`
+	ProxyProtocol  *rawProxyProtocol `yaml:"proxy_protocol"`
 }
 
 type rawNetwork struct {
@@ -89,7 +90,7 @@ type rawAuth struct {
 var rawTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}, rawUsage{}} {
+	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}, rawUsage{}, rawProxyProtocol{}} {
 		t := reflect.TypeOf(v)
 		rawTypes[t.String()] = t
 	}

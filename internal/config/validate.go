@@ -62,6 +62,7 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 	if raw.Network != nil {
 		cfg.Network = network(ps, raw.Network)
 	}
+	cfg.ProxyProtocol = proxyProtocol(ps, raw.ProxyProtocol)
 
 	cfg.Usage = Usage{Retention: DefaultUsageRetention}
 	if raw.Usage != nil {
@@ -81,6 +82,7 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 		cfg.Auth.CodeLifetime = duration(ps, "auth.code_lifetime", raw.Auth.CodeLifetime, DefaultCodeLifetime, MaxCodeLifetime)
 		cfg.Auth.ClockSkew = duration(ps, "auth.clock_skew", raw.Auth.ClockSkew, DefaultClockSkew, MaxClockSkew)
 	}
+	crossChecks(ps, cfg)
 	return cfg
 }
 
