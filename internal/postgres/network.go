@@ -29,7 +29,7 @@ func (s *Store) StartSession(ctx context.Context, ns nv.NetworkSession) error {
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	_, err = s.exec(ctx, withLength+`
+	_, err = s.sessions.exec(ctx, p.String(), withLength+`
 INSERT INTO network_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (prefix) DO UPDATE SET
 	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas, imsi = excluded.imsi,
@@ -52,7 +52,7 @@ func (s *Store) UpsertSession(ctx context.Context, ns nv.NetworkSession) error {
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, withLength+`
+	n, err := s.sessions.exec(ctx, p.String(), withLength+`
 INSERT INTO network_sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (prefix) DO UPDATE SET
 	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas, imsi = excluded.imsi,
@@ -79,7 +79,7 @@ func (s *Store) StopSession(ctx context.Context, client string, prefix netip.Pre
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = $1 AND client = $2 AND session_id = $3", p, client, sessionID)
+	n, err := s.sessions.exec(ctx, p.String(), "DELETE FROM network_sessions WHERE prefix = $1 AND client = $2 AND session_id = $3", p, client, sessionID)
 	if err != nil {
 		return false, fail(ctx, "stop session", err)
 	}

@@ -79,6 +79,7 @@ type Store struct {
 	opTimeout time.Duration
 	retention time.Duration
 	batch     int
+	sessions  *writer // network-session writes, committed in batches
 }
 
 //go:embed migrations/*.sql
@@ -181,12 +182,14 @@ func connect(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", unavailable(err))
 	}
-	return &Store{
+	s := &Store{
 		pool:      pool,
 		opTimeout: o.StatementTimeout + time.Second,
 		retention: o.PortBlockRetention,
 		batch:     o.CollectBatch,
-	}, nil
+	}
+	s.sessions = newWriter(s)
+	return s, nil
 }
 
 // Migrate opens the database without the schema check and applies the
@@ -289,6 +292,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pool.
 func (s *Store) Close() error {
+	s.sessions.close()
 	s.pool.Close()
 	return nil
 }

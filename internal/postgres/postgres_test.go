@@ -148,3 +148,58 @@ func TestSessionForAnyLength(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionWritesBatched drives many concurrent network-session writes,
+// which the store commits in batches: every caller still gets its own
+// outcome.
+func TestSessionWritesBatched(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	ctx := t.Context()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	const n = 400
+	prefix := func(i int) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 77, byte(i >> 8), byte(i)}), 32)
+	}
+	sess := func(i int, client string) nv.NetworkSession {
+		return nv.NetworkSession{Prefix: prefix(i), MSISDN: nv.PhoneNumber(fmt.Sprintf("+34611%06d", i)),
+			SessionID: fmt.Sprint("s", i), Client: client, StartedAt: at, UpdatedAt: at}
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := s.StartSession(ctx, sess(i, "gw-a")); err != nil {
+				t.Errorf("StartSession %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		wg.Go(func() {
+			if i%2 == 0 {
+				// Held by gw-a: gw-b's Interim changes nothing.
+				if err := s.UpsertSession(ctx, sess(i, "gw-b")); !errors.Is(err, nv.ErrNotFound) {
+					t.Errorf("UpsertSession %d by another client: %v, want ErrNotFound", i, err)
+				}
+				return
+			}
+			ok, err := s.StopSession(ctx, "gw-a", prefix(i), fmt.Sprint("s", i))
+			if err != nil || !ok {
+				t.Errorf("StopSession %d = %v, %v; want true", i, ok, err)
+			}
+		})
+	}
+	wg.Wait()
+	all, err := s.NetworkSessions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n/2 {
+		t.Fatalf("%d sessions left, want %d", len(all), n/2)
+	}
+	for _, ns := range all {
+		if ns.Client != "gw-a" {
+			t.Errorf("session %v now held by %q", ns.Prefix, ns.Client)
+		}
+	}
+}
