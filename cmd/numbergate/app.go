@@ -94,7 +94,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 		return nil, err
 	}
 	routes := server.Routes{
-		Authz: az.Handler(),
+		Authz: az.Routes(),
 		API: api.NewHandler(c.store, api.Options{
 			Logger:  c.log,
 			Observe: func(op, code string) { m.APICalls.WithLabelValues(op, code).Inc() },

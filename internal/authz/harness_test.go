@@ -24,6 +24,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/server"
 	"github.com/numbergate/numbergate/internal/sqlite"
 )
 
@@ -156,7 +157,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.h = h.srv.Handler()
+	h.h = server.Routes{Authz: h.srv.Routes()}.Handler()
 	return h
 }
 

@@ -344,7 +344,7 @@ func (s *Server) verifyRequestObject(ro string, c nv.Client) (jwt.Claims, map[st
 		}
 		params[k] = sv
 	}
-	aud := []string{s.cfg.Issuer, s.cfg.Issuer + authorizePath}
+	aud := []string{s.cfg.Issuer, s.cfg.Issuer + AuthorizePath}
 	switch {
 	case claims.Issuer != c.ID:
 		return claims, params, errors.New("the request object iss must be the client_id")

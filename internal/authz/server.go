@@ -17,14 +17,16 @@ import (
 	"github.com/luikyv/go-oidc/pkg/provider"
 
 	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/server"
 )
 
-// Endpoint paths, relative to the issuer URL.
+// Endpoint paths, relative to the issuer URL (the engine's defaults, which
+// its discovery document names), routed by Routes.
 const (
-	discoveryPath = "/.well-known/openid-configuration"
-	jwksPath      = "/jwks"
-	authorizePath = "/authorize"
-	tokenPath     = "/token"
+	DiscoveryPath = "/.well-known/openid-configuration"
+	JWKSPath      = "/jwks"
+	AuthorizePath = "/authorize"
+	TokenPath     = "/token"
 )
 
 // DefaultClockSkew is the tolerance for clients' clocks when Config sets
@@ -163,22 +165,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 func (s *Server) now() time.Time { return s.cfg.Now() }
 
-// Handler serves the authorization server's endpoints, and only those the
-// CAMARA profile needs; the engine's other endpoints are not routed.
-func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+discoveryPath, s.serveDiscovery)
-	mux.Handle("GET "+jwksPath, s.engine)
-	mux.Handle("GET "+authorizePath, s.guardUnavailable(false, http.HandlerFunc(s.serveAuthorize)))
-	mux.Handle("POST "+authorizePath, http.MaxBytesHandler(s.guardUnavailable(false, http.HandlerFunc(s.serveAuthorize)), 64<<10))
-	mux.Handle("POST "+tokenPath, http.MaxBytesHandler(s.guardUnavailable(true, http.HandlerFunc(s.serveToken)), 64<<10))
-	return mux
+// MaxBodyBytes bounds the form body of /authorize and /token.
+const MaxBodyBytes = 64 << 10
+
+// Routes are the authorization server's endpoints, and only those the
+// CAMARA profile needs (the engine's others, registration included, are
+// not routed): the one definition of their paths and methods, mounted by
+// server.Routes.
+func (s *Server) Routes() []server.Route {
+	authorize := http.MaxBytesHandler(s.guardUnavailable(false, http.HandlerFunc(s.serveAuthorize)), MaxBodyBytes)
+	return []server.Route{
+		{Name: "discovery", Pattern: "GET " + DiscoveryPath, Handler: http.HandlerFunc(s.serveDiscovery)},
+		{Name: "jwks", Pattern: "GET " + JWKSPath, Handler: s.engine},
+		{Name: "authorize", Pattern: "GET " + AuthorizePath, Handler: authorize},
+		{Name: "authorize", Pattern: "POST " + AuthorizePath, Handler: authorize},
+		{Name: "token", Pattern: "POST " + TokenPath, Handler: http.MaxBytesHandler(s.guardUnavailable(true, http.HandlerFunc(s.serveToken)), MaxBodyBytes)},
+	}
 }
 
 // buildDiscovery renders the engine's discovery document once and trims it
 // to what numbergate really serves.
 func (s *Server) buildDiscovery() ([]byte, error) {
-	req, _ := http.NewRequest(http.MethodGet, s.cfg.Issuer+discoveryPath, nil)
+	req, _ := http.NewRequest(http.MethodGet, s.cfg.Issuer+DiscoveryPath, nil)
 	rec := &bufferWriter{header: http.Header{}}
 	s.engine.ServeHTTP(rec, req)
 	var doc map[string]any

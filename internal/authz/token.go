@@ -153,7 +153,7 @@ func (s *Server) checkAssertion(assertion, clientID string) (assertionInfo, stri
 	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
 		return assertionInfo{}, "the client assertion claims are unreadable"
 	}
-	aud := []string{s.cfg.Issuer + tokenPath, s.cfg.Issuer}
+	aud := []string{s.cfg.Issuer + TokenPath, s.cfg.Issuer}
 	switch {
 	case claims.Issuer == "":
 		return assertionInfo{}, "the client assertion must carry iss (the client_id)"

@@ -100,7 +100,7 @@ func startNode(t *testing.T) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := server.Routes{Authz: az.Handler(), API: api.NewHandler(st, api.Options{Logger: log})}.Handler()
+	pub := server.Routes{Authz: az.Routes(), API: api.NewHandler(st, api.Options{Logger: log})}.Handler()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

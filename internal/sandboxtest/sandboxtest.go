@@ -100,7 +100,7 @@ func Run(dir string) (*Sandbox, error) {
 		return fail(st, err)
 	}
 	routes := server.Routes{
-		Authz:         az.Handler(),
+		Authz:         az.Routes(),
 		API:           api.NewHandler(st, api.Options{Logger: log}),
 		SandboxTokens: sandbox.TokenHandler(st, time.Now),
 	}

@@ -11,17 +11,28 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	apidoc "github.com/numbergate/numbergate/api"
 )
 
+// Route is one pattern of the public listener ("GET /jwks") with the name
+// its metrics and limits know it by. A package that serves several
+// endpoints (authz) lists them as Routes, each defined once there; Routes
+// mounts them.
+type Route struct {
+	Name    string
+	Pattern string
+	Handler http.Handler
+}
+
 // Routes is the public handler tree, in one place.
 type Routes struct {
-	// Authz serves /.well-known/openid-configuration, /jwks, /authorize
-	// and /token.
-	Authz http.Handler
-	// API serves /number-verification/v2/.
+	// Authz are the authorization server's routes (authz.Server.Routes:
+	// discovery, /jwks, /authorize, /token).
+	Authz []Route
+	// API serves /number-verification/v2/ (nil: not routed, in tests).
 	API http.Handler
 	// SandboxTokens serves /sandbox/tokens (POST); nil outside sandbox mode.
 	SandboxTokens http.Handler
@@ -43,17 +54,40 @@ func (rt Routes) Handler() http.Handler {
 		wrap = func(name string, h http.Handler) http.Handler { return instrument(name, rt.Guard(name, h)) }
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/.well-known/openid-configuration", wrap("discovery", rt.Authz))
-	mux.Handle("/jwks", wrap("jwks", rt.Authz))
-	mux.Handle("/authorize", wrap("authorize", rt.Authz))
-	mux.Handle("/token", wrap("token", rt.Authz))
-	mux.Handle("/number-verification/v2/", wrap("api", rt.API))
+	allowed := map[string][]string{} // path -> methods routed
+	for _, r := range rt.Authz {
+		mux.Handle(r.Pattern, wrap(r.Name, r.Handler))
+		if method, path, ok := strings.Cut(r.Pattern, " "); ok {
+			allowed[path] = append(allowed[path], method)
+		}
+	}
+	for path, methods := range allowed {
+		mux.Handle(path, instrument("method_not_allowed", methodNotAllowed(methods)))
+	}
+	if rt.API != nil {
+		mux.Handle("/number-verification/v2/", wrap("api", rt.API))
+	}
 	mux.Handle("GET /openapi.yaml", wrap("openapi", http.HandlerFunc(serveOpenAPI)))
 	if rt.SandboxTokens != nil {
 		mux.Handle("/sandbox/tokens", wrap("sandbox_tokens", rt.SandboxTokens))
 	}
 	mux.Handle("/", wrap("not_found", http.HandlerFunc(notFound)))
 	return mux
+}
+
+// methodNotAllowed answers a routed path asked with another method: 405
+// with Allow, and an OAuth error body (these are the authorization
+// server's endpoints).
+func methodNotAllowed(methods []string) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		h := w.Header()
+		h.Set("Allow", allow)
+		h.Set("Content-Type", "application/json")
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte(`{"error":"invalid_request","error_description":"this endpoint takes ` + allow + `"}`))
+	})
 }
 
 // notFound answers every unknown path with the CAMARA error body (the API
