@@ -124,7 +124,7 @@ func (b *syncBuffer) String() string {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	store *spyStore
 	srv   *Server
 	h     http.Handler
@@ -138,7 +138,7 @@ type testClient struct {
 	key jose.JSONWebKey
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), t.TempDir())
 	if err != nil {
@@ -193,7 +193,7 @@ func (h *harness) client(id string, mod func(*nv.Client)) testClient {
 	return testClient{id: id, key: key}
 }
 
-func (c testClient) sign(t *testing.T, claims any) string {
+func (c testClient) sign(t testing.TB, claims any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: c.key},
 		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", c.key.KeyID))
