@@ -1,0 +1,105 @@
+package radius
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// TestAccountingOnBurst: a rebooted gateway sends Accounting-On, then the
+// Starts of all its subscribers at once, from many sockets. With the store
+// workers sharing group commits, every Start the server acknowledged is
+// stored afterwards (none purged by the On, none lost in a batch), and the
+// sessions from before the On are gone.
+func TestAccountingOnBurst(t *testing.T) {
+	const subs = 600
+	st := openStore(t)
+	srv, err := New(Config{Clients: []Client{{Name: "pgw", CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)}},
+		IdleTimeout: time.Hour}, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, pc) }()
+	defer func() { cancel(); <-done }()
+
+	addr := func(i int) string { return fmt.Sprintf("10.7.%d.%d", i/250, i%250+1) }
+	packet := func(status rfc2866.AcctStatusType, i int, session string) *radius.Packet {
+		p := radius.New(radius.CodeAccountingRequest, []byte(testSecret))
+		rfc2866.AcctStatusType_Add(p, status)
+		rfc2865.NASIPAddress_Add(p, net.IPv4(127, 0, 0, 1).To4())
+		if status != rfc2866.AcctStatusType_Value_AccountingOn {
+			rfc2866.AcctSessionID_AddString(p, session)
+			rfc2865.CallingStationID_AddString(p, fmt.Sprintf("+3460070%04d", i))
+			rfc2865.FramedIPAddress_Add(p, net.ParseIP(addr(i)).To4())
+		}
+		return p
+	}
+	exchange := func(p *radius.Packet) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := (&radius.Client{Retry: 300 * time.Millisecond}).Exchange(ctx, p, pc.LocalAddr().String())
+		return err
+	}
+	// Sessions from before the reboot (the first half of the subscribers).
+	for i := range subs / 2 {
+		if err := exchange(packet(rfc2866.AcctStatusType_Value_Start, i, "before")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // the On arrives strictly after them
+
+	if err := exchange(packet(rfc2866.AcctStatusType_Value_AccountingOn, 0, "")); err != nil {
+		t.Fatal(err)
+	}
+	// The burst: every subscriber starts again, 32 senders at once.
+	acked := make([]bool, subs)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range 32 {
+		wg.Go(func() {
+			for i := range next {
+				acked[i] = exchange(packet(rfc2866.AcctStatusType_Value_Start, i, "after")) == nil
+			}
+		})
+	}
+	for i := range subs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	n := 0
+	for i := range subs {
+		if !acked[i] {
+			continue
+		}
+		n++
+		s, err := st.SessionFor(context.Background(), netip.MustParseAddr(addr(i)), time.Time{})
+		if err != nil || s.SessionID != "after" || s.MSISDN != nv.PhoneNumber(fmt.Sprintf("+3460070%04d", i)) {
+			t.Errorf("acknowledged Start for %s: stored %+v, %v", addr(i), s, err)
+		}
+	}
+	if n < subs*9/10 {
+		t.Errorf("only %d of %d Starts acknowledged", n, subs)
+	}
+	if srv.QueueDepth() != 0 {
+		t.Errorf("QueueDepth after the burst = %d", srv.QueueDepth())
+	}
+}
