@@ -26,9 +26,10 @@ var backgroundFrames = []string{
 	"(*app).collectLoop",
 }
 
-// feedGoroutine is the frame of a feed goroutine startFeeds created that
-// has not yet entered its Serve.
-const feedGoroutine = "main.startFeeds.func"
+// feedGoroutine is the frame of a feed goroutine a source's start function
+// (startRADIUS, startCGNAT in sources.go) created that has not yet entered
+// its Serve.
+const feedGoroutine = "main.start"
 
 // runningBackground returns the background functions some other goroutine
 // is in (or about to enter).
@@ -66,7 +67,7 @@ func runningBackground() []string {
 					found = append(found, f)
 				}
 			}
-			if strings.Contains(fn, feedGoroutine) && !slices.Contains(found, feedGoroutine) {
+			if strings.HasPrefix(fn, feedGoroutine) && strings.Contains(fn, ".func") && !slices.Contains(found, feedGoroutine) {
 				found = append(found, feedGoroutine)
 			}
 		}
@@ -89,18 +90,23 @@ func frameFunc(line string) (string, bool) {
 	return line[:i], true
 }
 
-// Issue 10 item 5: when start-up fails half-way (here the CGNAT file is
-// missing, after the RADIUS feed started), serve stops and waits for what
-// it started before it returns and closes the store.
+// Issue 10 item 5: when start-up fails half-way (here the RADIUS listen
+// address is taken, after the CGNAT syslog feed started), serve stops and
+// waits for what it started before it returns and closes the store.
 func TestServeStartFailureLeavesNoGoroutine(t *testing.T) {
 	if got := runningBackground(); len(got) > 0 {
 		t.Skipf("background goroutines of an earlier test still run: %v", got)
 	}
-	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rpc.Close()
+	defer spc.Close()
+	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -117,11 +123,12 @@ admin_listen: %s
 data_dir: %s
 network:
   radius:
-    listen: 127.0.0.1:0
+    listen: %s
     clients: [{cidr: 127.0.0.1/32, secret: s}]
   cgnat:
-    files: [%s]
-`, pub.Addr(), pub.Addr(), adm.Addr(), filepath.Join(dir, "data"), filepath.Join(dir, "missing.log"))
+    syslog_listen: 127.0.0.1:0
+    senders: [127.0.0.1/32]
+`, pub.Addr(), pub.Addr(), adm.Addr(), filepath.Join(dir, "data"), taken.LocalAddr())
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -132,19 +139,19 @@ network:
 	var logs bytes.Buffer
 	var atClose []string
 	err = serve(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), serveListeners{
-		public: pub, admin: adm, radius: rpc,
+		public: pub, admin: adm, cgnat: spc,
 		storeClosing: func() { atClose = runningBackground() },
 	})
-	if err == nil || !strings.Contains(err.Error(), "network.cgnat.files") {
-		t.Fatalf("serve = %v, want the missing CGNAT file", err)
+	if err == nil || !strings.Contains(err.Error(), "network.radius.listen") {
+		t.Fatalf("serve = %v, want the RADIUS address in use", err)
 	}
 	if len(atClose) > 0 {
 		t.Errorf("the store closed while goroutines serve started still ran: %v", atClose)
 	}
-	// The RADIUS feed that had started owns its socket and closed it.
-	rpc.SetReadDeadline(time.Now().Add(time.Second))
-	if _, _, err := rpc.ReadFrom(make([]byte, 64)); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("the RADIUS socket is still open after serve returned: %v", err)
+	// The CGNAT feed that had started owns its socket and closed it.
+	spc.SetReadDeadline(time.Now().Add(time.Second))
+	if _, _, err := spc.ReadFrom(make([]byte, 64)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the CGNAT syslog socket is still open after serve returned: %v", err)
 	}
 	for _, ln := range []net.Listener{pub, adm} {
 		if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {

@@ -185,36 +185,6 @@ func refuseWildcardPurposes(ctx context.Context, st nv.ClientStore) error {
 	return nil
 }
 
-// buildResolver puts the configured network sources in their order.
-func buildResolver(ctx context.Context, cfg *config.Config, st nv.Store, log *slog.Logger) (*netid.Chain, error) {
-	idle := config.DefaultIdleTimeout
-	if cfg.Network.RADIUS != nil {
-		idle = cfg.Network.RADIUS.IdleTimeout
-	}
-	var available []netid.Source
-	if cfg.Network.Configured(nv.SourceStatic) {
-		static := netid.NewStatic(st)
-		if err := static.Reload(ctx); err != nil {
-			return nil, fmt.Errorf("load the static network map: %w", err)
-		}
-		available = append(available, static)
-	}
-	if cfg.Network.Configured(nv.SourceRADIUS) {
-		available = append(available, netid.NewRADIUS(st, idle))
-	}
-	if cfg.Network.Configured(nv.SourceCGNAT) {
-		available = append(available, netid.NewCGNAT(st, idle))
-	}
-	if h := cfg.Network.HeaderEnrichment; h != nil {
-		available = append(available, netid.NewHeader(h.Headers, log))
-	}
-	chain, err := netid.NewChainOrder(log, cfg.Network.Order, available...)
-	if err != nil {
-		return nil, fmt.Errorf("network.order: %w", err)
-	}
-	return chain, nil
-}
-
 func sourceNames(r *netid.Chain) []string { return r.Sources() }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
