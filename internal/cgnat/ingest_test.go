@@ -148,7 +148,7 @@ func TestSyslogUDP(t *testing.T) {
 			"<134>Nov 27 10:00:02 cgn-1 natlog: 2026-11-27T10:30:00Z RELEASE private=100.64.0.6 public=203.0.113.7 ports=2048-3071",
 		"\x00\xff garbage",
 	)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
 	for {
 		s := counts(m)
 		if s[cgnat.ResultAlloc] == 2 && s[cgnat.ResultRelease] == 1 && s[cgnat.ResultMalformed] == 1 && s[cgnat.DropUnknownSender] == 1 {
@@ -262,7 +262,7 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	send("127.0.0.3", 3, 2)
 	send("127.0.0.2", 50, 20) // not a sender: dropped unread
 	want := uint64(sent["127.0.0.1"] + sent["127.0.0.3"])
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
 	for counts(m)[cgnat.ResultMalformed] < want || counts(m)[cgnat.DropUnknownSender] < 50 {
 		if time.Now().After(deadline) {
 			t.Fatalf("counters %v, want %d malformed and 50 dropped (UDP loss on loopback?)", counts(m), want)
@@ -344,7 +344,7 @@ func TestSyslogOrderPerSubscriber(t *testing.T) {
 		}
 		time.Sleep(200 * time.Microsecond) // UDP on loopback: do not overrun the socket buffer
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
 	for {
 		s := counts(m)
 		if s[cgnat.ResultAlloc]+s[cgnat.ResultRelease]+s[cgnat.ResultUnmatched] == 3*subs {
