@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/numbergate/numbergate/internal/cmdline"
 )
@@ -41,7 +40,7 @@ func commandsFromUsage(t *testing.T) [][]string {
 }
 
 func runQuick(args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
 	defer cancel()
 	var o, e bytes.Buffer
 	err = run(ctx, args, func(string) string { return "" }, &o, &e)

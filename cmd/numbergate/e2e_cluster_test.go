@@ -100,7 +100,7 @@ func nodeClient(node, src string) *http.Client {
 			DisableKeepAlives: src != "",
 		},
 		CheckRedirect: noRedirect,
-		Timeout:       15 * time.Second,
+		Timeout:       answerWait,
 	}
 }
 
@@ -214,7 +214,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 		if err := run(t.Context(), []string{"keys", "rotate", "--config", a.cfgPath, "--delay", "1h"}, func(string) string { return "" }, &out, &errb); err != nil {
 			t.Fatalf("keys rotate: %v\n%s", err, errb.String())
 		}
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(answerWait)
 		for {
 			ka, kb := jwksKids(t, pA.http, clusterIssuer), jwksKids(t, pB.http, clusterIssuer)
 			if len(ka) == 2 && len(kb) == 2 {
@@ -315,9 +315,9 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 		_ = rfc2865.CallingStationID_SetString(pkt, "34600000042")
 		_ = rfc2866.AcctSessionID_SetString(pkt, "cluster-1")
 		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), answerWait)
 		defer cancel()
-		resp, err := (&radius.Client{Retry: 0}).Exchange(ctx, pkt, pcA.LocalAddr().String())
+		resp, err := (&radius.Client{Retry: time.Second}).Exchange(ctx, pkt, pcA.LocalAddr().String())
 		if err != nil || resp.Code != radius.CodeAccountingResponse {
 			t.Fatalf("Accounting-Start to A: %v", err)
 		}
@@ -336,7 +336,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 		_ = rfc2865.CallingStationID_SetString(pkt, "34600000043")
 		_ = rfc2866.AcctSessionID_SetString(pkt, "cluster-2")
 		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
-		if resp, err := (&radius.Client{Retry: 0}).Exchange(ctx, pkt, pcA.LocalAddr().String()); err != nil || resp.Code != radius.CodeAccountingResponse {
+		if resp, err := (&radius.Client{Retry: time.Second}).Exchange(ctx, pkt, pcA.LocalAddr().String()); err != nil || resp.Code != radius.CodeAccountingResponse {
 			t.Fatalf("Accounting-Start (private address) to A: %v", err)
 		}
 		base := 30000 + rand.IntN(20000)/100*100
@@ -348,7 +348,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 		fmt.Fprintf(conn, "<134>1 %s nat1 cgn - - - %s ALLOC private=127.0.0.43 public=127.0.0.44 ports=%d-%d\n",
 			now.Format(time.RFC3339), now.Add(-time.Second).Format(time.RFC3339), base, base+49)
 		conn.Close()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(answerWait)
 		for port := base + 1; ; port++ {
 			d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.44"), Port: port}}
 			q := pA.at(b, "")
@@ -368,7 +368,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 			if time.Now().After(deadline) || port > base+45 {
 				t.Fatalf("the port block logged on A never mapped on B: %q %s", ar.err, ar.errDesc)
 			}
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(time.Duration(port-base) * 50 * time.Millisecond) // 45 ports span over half a minute
 		}
 	})
 }

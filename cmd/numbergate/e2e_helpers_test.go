@@ -27,6 +27,16 @@ import (
 	"github.com/numbergate/numbergate/internal/sandbox"
 )
 
+// answerWait bounds a wait for something that must happen (an answer, a
+// state change the test polls for). It is generous on purpose: a loaded
+// CI machine is slow, and a test must never fail because of that; a
+// working server answers long before it.
+const answerWait = time.Minute
+
+// silenceWait is how long a test listens for an answer that must not come.
+// Too short lets a broken server pass; it never fails a good one.
+const silenceWait = time.Second
+
 // party plays an app backend: it holds a client's private key and drives
 // the flow with real HTTP, never following redirects (the redirect goes to
 // the app, which is not running).
@@ -62,7 +72,7 @@ func deviceClient(src string) *http.Client {
 	return &http.Client{
 		Transport:     &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true},
 		CheckRedirect: noRedirect,
-		Timeout:       10 * time.Second,
+		Timeout:       answerWait,
 	}
 }
 
@@ -301,7 +311,7 @@ func startSandbox(t testing.TB, dir string) *party {
 	return &party{
 		t: t, issuer: creds.Issuer, clientID: creds.ClientID, redirect: creds.RedirectURI, key: key,
 		device: deviceClient(""),
-		http:   &http.Client{CheckRedirect: noRedirect, Timeout: 10 * time.Second},
+		http:   &http.Client{CheckRedirect: noRedirect, Timeout: answerWait},
 	}
 }
 

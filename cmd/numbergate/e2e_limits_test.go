@@ -27,10 +27,10 @@ func TestServeLimits(t *testing.T) {
     - prefix: 127.0.0.21/32
       msisdn: "+34600000021"
 limits:
-  authorize_per_address: 3/m
-  token_per_client: 2/m
+  authorize_per_address: 3/h
+  token_per_client: 2/h
   api_per_client: 1000/s
-`)
+`) // per hour: on a slow machine no budget refills during the test
 	p := onboard(t, n, "metered-app", "127.0.0.21")
 	pub, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{p.key.Public()}})
 	jwksPath := filepath.Join(t.TempDir(), "jwks.json")
@@ -56,7 +56,7 @@ limits:
 		t.Errorf("second API call with a quota of 1 per day: %d %v", r.status, r.body)
 	}
 
-	// Authorization 3 is within 3/m; 4 is sent back to the client.
+	// Authorization 3 is within 3/h; 4 is sent back to the client.
 	verifier, challenge := pkce()
 	pk := url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
 	a3 := p.authorize(pk)
@@ -75,7 +75,7 @@ limits:
 		t.Errorf("other address: %d %q", a.status, a.err)
 	}
 
-	// Token 3 exceeds 2/m for this client.
+	// Token 3 exceeds 2/h for this client.
 	tr := p.token(a3.code, verifier, p.assertion(nil))
 	if tr.status != 429 || tr.Error != "temporarily_unavailable" || !strings.Contains(tr.Description, "retry after") {
 		t.Errorf("third token request: %d %q %q", tr.status, tr.Error, tr.Description)
@@ -113,7 +113,7 @@ func TestSandboxHasNoLimits(t *testing.T) {
 
 // TestServeTokenLimitIgnoresForgeries: requests that name a client at
 // /token but fail its authentication (an assertion signed with another
-// key) do not spend that client's budget: with token_per_client 1/m, the
+// key) do not spend that client's budget: with token_per_client 1/h, the
 // client's own request after three forgeries still gets its token.
 func TestServeTokenLimitIgnoresForgeries(t *testing.T) {
 	n := startServe(t, t.TempDir(), `network:
@@ -121,7 +121,7 @@ func TestServeTokenLimitIgnoresForgeries(t *testing.T) {
     - prefix: 127.0.0.23/32
       msisdn: "+34600000023"
 limits:
-  token_per_client: 1/m
+  token_per_client: 1/h
 `)
 	p := onboard(t, n, "victim-app", "127.0.0.23")
 	forger := *p
@@ -138,6 +138,6 @@ limits:
 	verifier, challenge := pkce()
 	a := p.authorize(url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}})
 	if tr := p.token(a.code, verifier, p.assertion(nil)); tr.status != http.StatusTooManyRequests {
-		t.Errorf("second real token request within the minute: %d %q", tr.status, tr.Error)
+		t.Errorf("second real token request within the hour: %d %q", tr.status, tr.Error)
 	}
 }

@@ -195,14 +195,14 @@ network:
 	}
 
 	proxy.restore()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(answerWait)
 	for {
 		status, body := get(t, n.admin+"/readyz")
 		if status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d %s 20 s after the database came back", status, body)
+			t.Fatalf("/readyz still %d %s %s after the database came back", status, body, answerWait)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

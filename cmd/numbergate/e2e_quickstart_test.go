@@ -40,7 +40,7 @@ func runCommand(t *testing.T, args ...string) (stdout, stderr *syncWriter) {
 // waitFor polls s until re matches, and returns the submatches.
 func waitFor(t *testing.T, s *syncWriter, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(answerWait)
 	for time.Now().Before(deadline) {
 		if m := re.FindStringSubmatch(s.String()); m != nil {
 			return m
@@ -174,5 +174,5 @@ func partyFromCredentials(t *testing.T, dir string) *party {
 		t.Fatal(err)
 	}
 	return &party{t: t, issuer: creds.Issuer, clientID: creds.ClientID, redirect: creds.RedirectURI, key: key,
-		device: deviceClient(""), http: &http.Client{CheckRedirect: noRedirect, Timeout: 10 * time.Second}}
+		device: deviceClient(""), http: &http.Client{CheckRedirect: noRedirect, Timeout: answerWait}}
 }

@@ -56,7 +56,11 @@ func TestServeRADIUSClientEntries(t *testing.T) {
 			}
 			pkt.Set(rfc2869.MessageAuthenticator_Type, nbradius.MessageAuthenticator(b, []byte(secret)))
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		wait := answerWait
+		if src == "127.0.0.1" && !msgAuth {
+			wait = silenceWait // pgw-a requires a Message-Authenticator: must go unanswered
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
 		c := radius.Client{Retry: 300 * time.Millisecond, Dialer: net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(src)}}}
 		resp, err := c.Exchange(ctx, pkt, gw)

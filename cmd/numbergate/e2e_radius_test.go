@@ -46,9 +46,13 @@ func TestServeRADIUS(t *testing.T) {
 			_ = rfc2866.AcctSessionID_SetString(pkt, session)
 		}
 		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		wait := answerWait
+		if secret == "wrong-secret" {
+			wait = silenceWait // must go unanswered
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
-		resp, err := (&radius.Client{Retry: 0}).Exchange(ctx, pkt, gw)
+		resp, err := (&radius.Client{Retry: time.Second}).Exchange(ctx, pkt, gw)
 		if err != nil {
 			return err
 		}

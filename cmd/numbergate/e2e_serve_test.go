@@ -115,7 +115,7 @@ func onboard(t *testing.T, n *servedNode, id string, src string) *party {
 		t.Fatalf("clients add: %v\n%s", err, errb.String())
 	}
 	return &party{t: t, issuer: n.issuer, clientID: id, redirect: redirect, key: key,
-		device: deviceClient(src), http: &http.Client{CheckRedirect: noRedirect, Timeout: 10 * time.Second}}
+		device: deviceClient(src), http: &http.Client{CheckRedirect: noRedirect, Timeout: answerWait}}
 }
 
 // TestServeStaticMap runs the production path: config file, clients added

@@ -134,14 +134,14 @@ func TestServeFullDisk(t *testing.T) {
 	// Space comes back; the node recovers by itself.
 	free()
 	_ = reader.Rollback()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(answerWait)
 	for {
 		status, body := get(t, n.admin+"/readyz")
 		if status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d %s 10 s after space came back", status, body)
+			t.Fatalf("/readyz still %d %s %s after space came back", status, body, answerWait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

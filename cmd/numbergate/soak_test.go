@@ -192,7 +192,7 @@ loop:
 			s.at.Seconds(), s.rssMB, s.dbMB, s.walMB, s.tokens, s.grants, s.jtis, s.sessions, s.flows, s.errors, s.flowP50, s.flowP99, s.acct, s.lost, s.acctP50, s.acctP99)
 	}
 	wg.Wait()
-	took, err := n.terminate(drainTimeout + 10*time.Second)
+	took, err := n.terminate(drainTimeout + answerWait)
 	if err != nil {
 		t.Errorf("serve exited with %v after SIGTERM", err)
 	}
