@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -30,6 +31,8 @@ const (
 	maxSessionBatch = 256
 )
 
+var errStoreClosed = errors.New("postgres: store closed")
+
 // write is one queued statement and where its outcome goes.
 type write struct {
 	key  string // the row it touches, for lock ordering
@@ -49,6 +52,7 @@ type writer struct {
 	queue chan *write
 	quit  chan struct{}
 	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 func newWriter(s *Store) *writer {
@@ -59,14 +63,15 @@ func newWriter(s *Store) *writer {
 	return w
 }
 
-// close stops the writers; writes still queued get an error.
+// close stops the writers; writes still queued get an error. Closing
+// twice is harmless.
 func (w *writer) close() {
-	close(w.quit)
+	w.once.Do(func() { close(w.quit) })
 	w.wg.Wait()
 	for {
 		select {
 		case op := <-w.queue:
-			op.done <- writeResult{err: errors.New("postgres: store closed")}
+			op.done <- writeResult{err: errStoreClosed}
 		default:
 			return
 		}
@@ -79,15 +84,28 @@ func (w *writer) close() {
 func (w *writer) exec(ctx context.Context, key, sql string, args ...any) (int64, error) {
 	op := &write{key: key, sql: sql, args: args, done: make(chan writeResult, 1)}
 	select {
+	case <-w.quit:
+		return 0, errStoreClosed
+	default:
+	}
+	select {
 	case w.queue <- op:
 	case <-w.quit:
-		return 0, errors.New("postgres: store closed")
+		return 0, errStoreClosed
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 	select {
 	case r := <-op.done:
 		return r.rows, r.err
+	case <-w.quit:
+		// Closed meanwhile: the write may or may not have been committed.
+		select {
+		case r := <-op.done:
+			return r.rows, r.err
+		case <-time.After(w.s.opTimeout):
+			return 0, errStoreClosed
+		}
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}

@@ -203,3 +203,15 @@ func TestSessionWritesBatched(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseTwice: closing a store twice is harmless, and a write after
+// Close fails instead of hanging.
+func TestCloseTwice(t *testing.T) {
+	s := open(t)
+	s.Close()
+	s.Close()
+	err := s.StartSession(t.Context(), nv.NetworkSession{Prefix: netip.MustParsePrefix("192.0.2.9/32"), MSISDN: "+34600000009"})
+	if err == nil {
+		t.Error("StartSession after Close succeeded")
+	}
+}
