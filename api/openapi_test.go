@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -141,10 +142,42 @@ func TestServedResponsesMatchOpenAPI(t *testing.T) {
 		})
 	}
 
-	// Every status the document lists was produced, except the ones only
-	// a configured limit (429: TestServeLimitedResponsesMatchOpenAPI in
-	// cmd/numbergate, on serve) or a fault (500, 503) can produce.
-	faults := map[string]bool{"429": true, "500": true, "503": true}
+	// A store outage (the sandbox's store closed under it): 503 UNAVAILABLE.
+	down := sandboxtest.Start(t)
+	down.Store.Close()
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/verify", `{"phoneNumber":"+34600000001"}`},
+		{"GET", "/device-phone-number", ""},
+	} {
+		var rd io.Reader
+		if c.body != "" {
+			rd = strings.NewReader(c.body)
+		}
+		req, _ := http.NewRequest(c.method, down.Issuer+"/number-verification/v2"+c.path, rd)
+		req.Header.Set("Authorization", "Bearer "+strings.Repeat("A", 43))
+		if c.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 503 || !strings.Contains(string(body), `"code":"UNAVAILABLE"`) {
+			t.Errorf("%s %s with the store down: %d %s, want 503 UNAVAILABLE", c.method, c.path, resp.StatusCode, body)
+		}
+		// Validate against the document's route (the server URL is the
+		// first sandbox's; only the path matters).
+		req.URL, _ = url.Parse(sb.Issuer + "/number-verification/v2" + c.path)
+		validate(t, router, req, c.body, resp, body)
+		seen[c.method+" "+c.path+" 503"] = true
+	}
+
+	// Every status the document lists was produced, except 429 (a
+	// configured limit: TestServeLimitedResponsesMatchOpenAPI in
+	// cmd/numbergate validates it on serve) and 500 (a server bug).
+	faults := map[string]bool{"429": true, "500": true}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			for status := range op.Responses.Map() {
