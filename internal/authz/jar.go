@@ -337,6 +337,8 @@ func (s *Server) verifyRequestObject(ro string, c nv.Client) (jwt.Claims, map[st
 		switch k {
 		case "iss", "aud", "iat", "exp", "nbf", "jti", "sub":
 			continue
+		case "request", "request_uri":
+			return claims, nil, fmt.Errorf("a request object must not contain %s (RFC 9101 §4)", k)
 		}
 		sv, ok := v.(string)
 		if !ok {

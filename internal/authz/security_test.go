@@ -650,3 +650,44 @@ func TestClientAddedAtRuntime(t *testing.T) {
 		t.Errorf("%d %s", tr.status, tr.Description)
 	}
 }
+
+// TestRequestObjectNotNested: request and request_uri inside a request
+// object are refused (RFC 9101 §4), and so are unsigned or symmetric
+// objects and assertions.
+func TestRequestObjectNotNested(t *testing.T) {
+	h := newHarness(t)
+	c := h.client("app-a", nil)
+	type nested struct {
+		requestObject
+		Request    string `json:"request,omitempty"`
+		RequestURI string `json:"request_uri,omitempty"`
+	}
+	base := func() requestObject {
+		now := h.clock()
+		return requestObject{Claims: jwt.Claims{Issuer: c.id, Audience: jwt.Audience{testIssuer}, ID: rand.Text(),
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(now.Add(time.Minute))},
+			ResponseType: "code", ClientID: c.id, Scope: scopeAll, RedirectURI: testRedirect}
+	}
+	for _, o := range []nested{
+		{requestObject: base(), Request: h.requestObject(c, nil)},
+		{requestObject: base(), RequestURI: "https://evil.example/ro"},
+	} {
+		if a := h.sendObject(c, c.sign(t, o)); a.code != "" || a.err != "invalid_request_object" || !strings.Contains(a.desc, "RFC 9101") {
+			t.Errorf("nested %+v: code %q, %q %s", o.RequestURI, a.code, a.err, a.desc)
+		}
+	}
+	// alg none: header {"alg":"none"}, empty signature.
+	none := "eyJhbGciOiJub25lIn0." + strings.TrimRight(strings.Split(h.requestObject(c, nil), ".")[1], "=") + "."
+	if a := h.sendObject(c, none); a.code != "" || (a.err != "invalid_request_object" && a.status != http.StatusBadRequest) {
+		t.Errorf("alg none request object: %d code %q, %q", a.status, a.code, a.err)
+	}
+	q := url.Values{"client_id": {c.id}, "redirect_uri": {testRedirect}, "request": {none}}
+	if a := h.authorize(q); a.code != "" || a.err != "invalid_request_object" {
+		t.Errorf("alg none request object with a plain redirect_uri: code %q, %q", a.code, a.err)
+	}
+	code, verifier := h.code(c)
+	noneAssertion := "eyJhbGciOiJub25lIn0." + strings.Split(h.assertion(c, nil), ".")[1] + "."
+	if tr := h.token(c, code, verifier, noneAssertion); tr.status != http.StatusUnauthorized {
+		t.Errorf("alg none assertion: %d %s", tr.status, tr.Description)
+	}
+}
