@@ -37,9 +37,9 @@ type CLI struct {
 	// Now is the clock (CreatedAt of new clients, default of --at); New
 	// sets time.Now.
 	Now func() time.Time
-	// Resolver, if set, builds the network identity chain `serve` would
-	// use for cfg over st, so that `sessions lookup` shows what the server
-	// would answer and from which source (main sets it).
+	// Resolver builds the network identity chain `serve` would use for cfg
+	// over st, so that `sessions lookup` shows what the server would answer
+	// and from which source (main sets it; `sessions lookup` needs it).
 	Resolver func(ctx context.Context, cfg *config.Config, st nv.Store) (nv.Resolver, error)
 }
 

@@ -159,27 +159,18 @@ func (c *CLI) sessionsLookup(ctx context.Context, args []string, stdout, stderr 
 	if err != nil && !errors.Is(err, nv.ErrNotFound) {
 		return fmt.Errorf("sessions lookup: %w", err)
 	}
-	if c.Resolver == nil {
-		if err != nil {
-			tw.Flush()
-			for _, r := range cfg.Network.Static {
-				if r.Prefix.Contains(target) {
-					fmt.Fprintf(stderr, "note: the static route %s maps %s to %s\n", r.Prefix, target, number(r.MSISDN, *show))
-					break
-				}
-			}
-			return fmt.Errorf("no session for %s (none updated since %s)", target, formatTime(notBefore))
-		}
-		printSession(tw, target, s, *show)
-		return tw.Flush()
-	}
 	if err == nil {
 		printSession(tw, target, s, *show)
 	} else {
 		fmt.Fprintf(tw, "session\tnone for %s updated since %s\n", target, formatTime(notBefore))
 	}
 
-	// What the server answers: the same sources, in the same order.
+	// What the server answers: the same sources, in the same order (the
+	// resolver serve builds; the lookup is never re-implemented here).
+	if c.Resolver == nil {
+		tw.Flush()
+		return errors.New("sessions lookup: no network resolver (CLI.Resolver is set by numbergate)")
+	}
 	res, rerr := c.Resolver(ctx, cfg, st)
 	if rerr != nil {
 		tw.Flush()
