@@ -121,6 +121,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		return err
 	}
 
+	lt, err := loadTLS(cfg, log)
+	if err != nil {
+		for _, l := range []net.Listener{ls.public, ls.admin} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return err
+	}
 	if ls.public == nil {
 		if ls.public, err = listen(cfg.Listen); err != nil {
 			return err
@@ -157,14 +166,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		return err
 	}
 	bg.Go(func() error { a.collectLoop(ctx, time.Minute); return nil })
+	lt.watch(ctx, &bg)
 	started = true
 	log.Info("numbergate serving", "issuer", cfg.Issuer, "sources", sourceNames(resolver))
 	if ls.ready != nil {
 		ls.ready()
 	}
 	err = server.Serve(ctx, log, drainTimeout,
-		server.Listener{Name: "public", Listener: ls.public, Handler: a.public},
-		server.Listener{Name: "admin", Listener: ls.admin, Handler: a.admin},
+		server.Listener{Name: "public", Listener: ls.public, Handler: a.public, TLS: lt.public},
+		server.Listener{Name: "admin", Listener: ls.admin, Handler: a.admin, TLS: lt.admin},
 	)
 	return err
 }

@@ -68,6 +68,9 @@ type Config struct {
 	// ProxyProtocol, when set, makes the public listener read PROXY
 	// headers from (and only from) its trusted peers.
 	ProxyProtocol *ProxyProtocol
+	// TLS, when set, makes the public listener serve HTTPS (HTTP/2) with
+	// this certificate; AdminTLS does the same for the admin listener.
+	TLS, AdminTLS *TLS
 }
 
 // Usage configures the usage records (one per API call and token issued).

@@ -31,6 +31,8 @@ type rawConfig struct {
 	Limits         *rawLimits        `yaml:"limits"`
 	Usage          *rawUsage         `yaml:"usage"`
 	ProxyProtocol  *rawProxyProtocol `yaml:"proxy_protocol"`
+	TLS            *rawTLS           `yaml:"tls"`
+	AdminTLS       *rawTLS           `yaml:"admin_tls"`
 }
 
 type rawNetwork struct {
@@ -90,7 +92,7 @@ type rawAuth struct {
 var rawTypes = map[string]reflect.Type{}
 
 func init() {
-	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}, rawUsage{}, rawProxyProtocol{}} {
+	for _, v := range []any{rawConfig{}, rawNetwork{}, rawStatic{}, rawRADIUS{}, rawRADIUSClient{}, rawCGNAT{}, rawEnrich{}, rawAuth{}, rawStore{}, rawLimits{}, rawUsage{}, rawProxyProtocol{}, rawTLS{}} {
 		t := reflect.TypeOf(v)
 		rawTypes[t.String()] = t
 	}
@@ -207,6 +209,7 @@ func parse(data []byte, file string, getenv func(string) string) (*Config, error
 		})
 		return fail(all)
 	}
+	cfg.resolveTLSFiles(file)
 	if file != "" && getenv != nil && getenv(EnvDataDir) != "" {
 		return cfg, nil
 	}

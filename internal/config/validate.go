@@ -63,6 +63,8 @@ func validate(raw *rawConfig, getenv func(string) string, ps *problems) *Config 
 		cfg.Network = network(ps, raw.Network)
 	}
 	cfg.ProxyProtocol = proxyProtocol(ps, raw.ProxyProtocol)
+	cfg.TLS = tlsFiles(ps, "tls", raw.TLS)
+	cfg.AdminTLS = tlsFiles(ps, "admin_tls", raw.AdminTLS)
 
 	cfg.Usage = Usage{Retention: DefaultUsageRetention}
 	if raw.Usage != nil {

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -106,6 +107,8 @@ type Listener struct {
 	Name     string
 	Listener net.Listener
 	Handler  http.Handler
+	// TLS, when set, serves HTTPS (HTTP/2 and HTTP/1.1) on the listener.
+	TLS *tls.Config
 }
 
 // Serve serves every listener until ctx is done, then stops accepting,
@@ -125,9 +128,20 @@ func Serve(ctx context.Context, log *slog.Logger, drain time.Duration, listeners
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		servers[i] = srv
-		log.Info("listening", "listener", l.Name, "addr", l.Listener.Addr().String())
+		scheme := "http"
+		if l.TLS != nil {
+			srv.TLSConfig = l.TLS
+			scheme = "https"
+		}
+		log.Info("listening", "listener", l.Name, "addr", l.Listener.Addr().String(), "scheme", scheme)
 		go func(l Listener) {
-			if err := srv.Serve(l.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if l.TLS != nil {
+				err = srv.ServeTLS(l.Listener, "", "")
+			} else {
+				err = srv.Serve(l.Listener)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}(l)
