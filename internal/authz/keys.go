@@ -66,13 +66,23 @@ func loadOrCreateKeys(ctx context.Context, st nv.KeyStore) (*keys, error) {
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
-	if len(k.all) == 0 {
-		if err := createSigningKey(ctx, st, time.Now()); err != nil {
+	if k.pairwise == nil {
+		if err := createPairwiseSecret(ctx, st); err != nil {
+			return nil, err
+		}
+		// When several nodes start at once, the store decides which
+		// secret won (its id is fixed).
+		if err := k.load(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if k.pairwise == nil {
-		if err := createPairwiseSecret(ctx, st); err != nil {
+	if len(k.all) == 0 {
+		// Every node on this store derives the same id for the first key
+		// from the shared pairwise secret, so when several start at once
+		// one insert wins and all of them publish and sign with that key
+		// (with random ids each node added its own, and a node could sign
+		// with a key the others did not publish until their next reload).
+		if err := createSigningKey(ctx, st, time.Now(), k.mac("initial-signing-key", "")[:16]); err != nil {
 			return nil, err
 		}
 	}
@@ -220,7 +230,7 @@ func KeySchedule(all []nv.SigningKey, now time.Time) []KeyState {
 // signsFrom (now plus the activation delay): until then nodes publish it
 // next to the current key. It returns the new key's id.
 func RotateSigningKey(ctx context.Context, st nv.KeyStore, signsFrom time.Time) (string, error) {
-	k, err := newSigningKey(signsFrom)
+	k, err := newSigningKey(signsFrom, randomID(12))
 	if err != nil {
 		return "", err
 	}
@@ -230,12 +240,11 @@ func RotateSigningKey(ctx context.Context, st nv.KeyStore, signsFrom time.Time) 
 	return k.ID, nil
 }
 
-func newSigningKey(signsFrom time.Time) (nv.SigningKey, error) {
+func newSigningKey(signsFrom time.Time, kid string) (nv.SigningKey, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nv.SigningKey{}, err
 	}
-	kid := randomID(12)
 	jwk := jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(goidc.ES256), Use: "sig"}
 	data, err := jwk.MarshalJSON()
 	if err != nil {
@@ -244,8 +253,8 @@ func newSigningKey(signsFrom time.Time) (nv.SigningKey, error) {
 	return nv.SigningKey{ID: kid, Algorithm: string(goidc.ES256), PrivateJWK: data, CreatedAt: signsFrom}, nil
 }
 
-func createSigningKey(ctx context.Context, st nv.KeyStore, now time.Time) error {
-	k, err := newSigningKey(now)
+func createSigningKey(ctx context.Context, st nv.KeyStore, now time.Time, kid string) error {
+	k, err := newSigningKey(now, kid)
 	if err != nil {
 		return err
 	}
