@@ -213,6 +213,8 @@ network:
 	if tr, err := flow.Exchange(ctx, a2.Code, a2.Verifier, as3); err != nil || tr.Status != http.StatusOK {
 		t.Errorf("the code whose /token failed: %+v %v, want 200", tr, err)
 	}
+	// The gateway retransmits (waiting as long as a loaded machine needs).
+	gw.Timeout = answerWait
 	if err := gw.SendPacket(ctx, startPkt); err != nil {
 		t.Fatalf("the unacknowledged Start, retransmitted: %v", err)
 	}
