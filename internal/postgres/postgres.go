@@ -14,6 +14,10 @@
 // previous release keeps working on the next schema during a rolling
 // upgrade.
 //
+// Network-session writes (RADIUS) are committed in batches by a few
+// writers (batch.go); identity lookup probes the primary key once per
+// prefix length in use.
+//
 // Errors that mean "the database cannot serve now" (unreachable, timed out,
 // in recovery, read-only after a failover, too many connections) wrap
 // nv.ErrUnavailable; the edges turn it into 503 / temporarily_unavailable.
