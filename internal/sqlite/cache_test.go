@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -80,5 +81,62 @@ func BenchmarkClient(b *testing.B) {
 		if _, err := s.Client(ctx, "app"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSessionLengthsFromOtherProcess: the identity lookup probes only the
+// prefix lengths in use; a session at a length first written by another
+// process is found once the server re-reads the lengths (within a second
+// or two), and one written by the server itself at once.
+func TestSessionLengthsFromOtherProcess(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	server, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	other, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	now := time.Now()
+	sess := func(prefix, msisdn string) nv.NetworkSession {
+		return nv.NetworkSession{Prefix: netip.MustParsePrefix(prefix), MSISDN: nv.PhoneNumber(msisdn), SessionID: "s",
+			NAS: "gw", Client: "gw", StartedAt: now, UpdatedAt: now}
+	}
+	if err := server.StartSession(ctx, sess("10.1.0.1/32", "+34600000001")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := server.SessionFor(ctx, netip.MustParseAddr("10.1.0.1"), time.Time{}); err != nil || got.MSISDN != "+34600000001" {
+		t.Fatalf("own /32 at once: %+v, %v", got, err)
+	}
+	if err := other.StartSession(ctx, sess("10.2.0.0/30", "+34600000002")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := server.SessionFor(ctx, netip.MustParseAddr("10.2.0.3"), time.Time{})
+		if err == nil {
+			if got.MSISDN != "+34600000002" {
+				t.Fatalf("/30 from another process: %+v", got)
+			}
+			break
+		}
+		if !errors.Is(err, nv.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("/30 written by another process not found after 5 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The more specific session still wins where both hold the address.
+	if err := server.StartSession(ctx, sess("10.2.0.2/32", "+34600000003")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := server.SessionFor(ctx, netip.MustParseAddr("10.2.0.2"), time.Time{}); got.MSISDN != "+34600000003" {
+		t.Errorf("most specific: %+v", got)
+	}
+	if got, _ := server.SessionFor(ctx, netip.MustParseAddr("10.2.0.1"), time.Time{}); got.MSISDN != "+34600000002" {
+		t.Errorf("the /30 elsewhere: %+v", got)
 	}
 }

@@ -60,6 +60,7 @@ func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, upsert boo
 	if err != nil {
 		return 0, err
 	}
+	s.lengths.add(p) // before the write: a superset is harmless
 	q := startSessionSQL
 	if upsert {
 		q = upsertSessionSQL
@@ -105,16 +106,22 @@ func (s *Store) ExpireSessions(ctx context.Context, before time.Time) (int, erro
 
 // SessionFor returns the most specific session whose prefix holds addr and
 // that was updated at or after notBefore. Prefixes are stored canonical, so
-// the candidates are addr masked to every length (33 for IPv4, 129 for
-// IPv6), each an exact primary-key probe.
+// the candidates are addr masked to each prefix length sessions of its
+// family use (lengths.go), each an exact primary-key probe.
 func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (nv.NetworkSession, error) {
 	addr = addr.Unmap().WithZone("")
 	if !addr.IsValid() {
 		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: invalid address: %w", nv.ErrNotFound)
 	}
-	candidates := make([]any, 0, addr.BitLen()+2)
-	for bits := addr.BitLen(); bits >= 0; bits-- {
-		candidates = append(candidates, netip.PrefixFrom(addr, bits).Masked().String())
+	lengths := s.lengths.of(addr)
+	candidates := make([]any, 0, len(lengths)+1)
+	for _, bits := range lengths {
+		if bits <= addr.BitLen() {
+			candidates = append(candidates, netip.PrefixFrom(addr, bits).Masked().String())
+		}
+	}
+	if len(candidates) == 0 {
+		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: %w", nv.ErrNotFound)
 	}
 	args := append(candidates, unixNano(notBefore))
 	rows, err := s.query(ctx, `

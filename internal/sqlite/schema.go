@@ -160,6 +160,20 @@ BEGIN UPDATE changes SET n = n + 1 WHERE name = 'clients'; END;
 CREATE TRIGGER clients_delete_changes AFTER DELETE ON clients
 BEGIN UPDATE changes SET n = n + 1 WHERE name = 'clients'; END;
 `,
+	// 7: the prefix lengths network sessions use, per family, kept by a
+	// trigger (never shrinking), so that an identity lookup probes only
+	// those lengths instead of all 33 (IPv4) or 129 (IPv6).
+	`
+CREATE TABLE session_lengths (
+	v6   INTEGER NOT NULL,
+	bits INTEGER NOT NULL,
+	PRIMARY KEY (v6, bits)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO session_lengths (v6, bits)
+	SELECT DISTINCT instr(prefix, ':') > 0, bits FROM network_sessions;
+CREATE TRIGGER network_sessions_lengths AFTER INSERT ON network_sessions
+BEGIN INSERT OR IGNORE INTO session_lengths (v6, bits) VALUES (instr(NEW.prefix, ':') > 0, NEW.bits); END;
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -58,7 +59,11 @@ type Store struct {
 	r  *sql.DB // read-only connections
 	rs readStmts
 
-	clients clientCache
+	clients  clientCache
+	lengths  sessionLengths
+	stop     chan struct{} // closed by Close: stops refreshLengths
+	bg       sync.WaitGroup
+	stopOnce sync.Once
 
 	tightened []string
 	health    *health // set when SQLite says the store cannot serve (unavailable.go)
@@ -138,10 +143,16 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	s.r = r
+	s.stop = make(chan struct{})
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if err := s.loadLengths(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open: session lengths: %w", err)
+	}
+	s.bg.Go(func() { s.refreshLengths(s.stop) })
 	return s, nil
 }
 
@@ -172,6 +183,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // and closes both pools.
 func (s *Store) Close() error {
 	var errs []error
+	if s.stop != nil {
+		s.stopOnce.Do(func() { close(s.stop) })
+		s.bg.Wait()
+	}
 	s.wr.close()
 	s.rs.close()
 	if s.r != nil {
