@@ -9,8 +9,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,9 +33,12 @@ func DSN(t testing.TB) string {
 	if base == "" {
 		t.Skipf("%s is not set: skipping the PostgreSQL test (set it to a PostgreSQL server where the user may create schemas)", EnvDSN)
 	}
-	b := make([]byte, 8)
+	b := make([]byte, 6)
 	rand.Read(b)
-	schema := "ngtest_" + hex.EncodeToString(b)
+	// The creation time is in the name, so that schemas left by a test
+	// process that was killed before its cleanup can be recognised and
+	// dropped by a later run.
+	schema := fmt.Sprintf("%s%d_%s", schemaPrefix, time.Now().Unix(), hex.EncodeToString(b))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
@@ -41,6 +46,7 @@ func DSN(t testing.TB) string {
 		t.Fatalf("pgtest: connecting to %s: %v", EnvDSN, err)
 	}
 	defer conn.Close(ctx)
+	dropStale(ctx, t, conn)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatalf("pgtest: create schema: %v", err)
 	}
@@ -58,6 +64,38 @@ func DSN(t testing.TB) string {
 		}
 	})
 	return WithSearchPath(base, schema)
+}
+
+// schemaPrefix starts the name of every schema DSN creates:
+// ngtest_<unix seconds>_<random>.
+const schemaPrefix = "ngtest_"
+
+// staleAfter is how old a test schema must be to count as left behind (no
+// test of this repository runs that long).
+const staleAfter = 2 * time.Hour
+
+// dropStale drops test schemas created more than staleAfter ago: what
+// killed test processes left behind.
+func dropStale(ctx context.Context, t testing.TB, conn *pgx.Conn) {
+	rows, err := conn.Query(ctx, "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'ngtest\\_%'")
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, name := range names {
+		rest := strings.TrimPrefix(name, schemaPrefix)
+		secs, _, ok := strings.Cut(rest, "_")
+		n, err := strconv.ParseInt(secs, 10, 64)
+		if !ok || err != nil || time.Since(time.Unix(n, 0)) < staleAfter {
+			continue
+		}
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err == nil {
+			t.Logf("pgtest: dropped %s, left behind by an earlier run", name)
+		}
+	}
 }
 
 // WithSearchPath returns dsn with its search_path set to schema, in the
