@@ -120,7 +120,7 @@ func runTry(ctx context.Context, args []string, stdout io.Writer) error {
 	fmt.Fprintln(stdout)
 	if !res.Verified {
 		fmt.Fprintf(stdout, "NOT VERIFIED: %s is not the device's number (the device is %s)\n", *phone, *device)
-		return fmt.Errorf("try: %s: %w", *phone, errNotVerified)
+		return fmt.Errorf("try: %w", errNotVerified) // the line above says which number
 	}
 	fmt.Fprintf(stdout, "VERIFIED: %s is the device's number\n", *phone)
 	return nil
@@ -153,12 +153,18 @@ func openAsDevice(ctx context.Context, authURL string, out *stepWriter) (url.Val
 	if err != nil {
 		return nil, fmt.Errorf("authorize redirected to a bad Location: %w", err)
 	}
-	out.line("-> %s  Location: %s", resp.Status, loc)
 	q := u.Query()
+	// The code is a credential until it is redeemed: shown masked, like
+	// the access token, in the Location too.
+	shown := loc
+	if c := q.Get("code"); c != "" {
+		shown = strings.Replace(loc, "code="+url.QueryEscape(c), "code="+maskSecret(c), 1)
+	}
+	out.line("-> %s  Location: %s", resp.Status, shown)
 	if e := q.Get("error"); e != "" {
 		out.line("error %s: %s", e, q.Get("error_description"))
 	} else {
-		out.line("code %s (single use, valid briefly), iss %s", q.Get("code"), q.Get("iss"))
+		out.line("code %s (single use, valid briefly), iss %s", maskSecret(q.Get("code")), q.Get("iss"))
 	}
 	return q, nil
 }

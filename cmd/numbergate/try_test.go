@@ -41,9 +41,14 @@ func TestTry(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", want, out)
 			}
 		}
-		// The access token appears only masked: 6 characters and its length.
+		// The access token and the code appear only masked: 6 characters
+		// and their length.
 		if !regexp.MustCompile(`access_token \S{6}…\(\d+ chars\)`).MatchString(out) {
 			t.Errorf("access token not shown masked:\n%s", out)
+		}
+		if !regexp.MustCompile(`callback\?code=\S{6}…\(\d+ chars\)`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^\s+code \S{6}…\(\d+ chars\) \(single use`).MatchString(out) {
+			t.Errorf("code not shown masked:\n%s", out)
 		}
 		if strings.Contains(out, "access_token\":") {
 			t.Errorf("raw token response printed:\n%s", out)

@@ -44,7 +44,7 @@ func HashOf(e164 string) Number { return Number{plain: e164, hashLocal: true} }
 // lowercase hex SHA-256 of the number with its "+".
 func HashPhoneNumber(e164 string) (string, error) {
 	if !e164Pattern.MatchString(e164) {
-		return "", fmt.Errorf("nvclient: %q is not an E.164 number (+ then 5 to 15 digits)", e164)
+		return "", errNotE164
 	}
 	sum := sha256.Sum256([]byte(e164))
 	return hex.EncodeToString(sum[:]), nil
@@ -65,12 +65,16 @@ func (n Number) body() (map[string]string, error) {
 		return map[string]string{"hashedPhoneNumber": n.hashed}, nil
 	case n.plain != "":
 		if !e164Pattern.MatchString(n.plain) {
-			return nil, fmt.Errorf("nvclient: %q is not an E.164 number (+ then 5 to 15 digits)", n.plain)
+			return nil, errNotE164
 		}
 		return map[string]string{"phoneNumber": n.plain}, nil
 	}
 	return nil, errors.New("nvclient: no phone number given")
 }
+
+// errNotE164 leaves the refused value out: apps log errors, and a number
+// must never reach a log in clear.
+var errNotE164 = errors.New("nvclient: the phone number is not E.164 (+ then 5 to 15 digits)")
 
 type correlatorKey struct{}
 
