@@ -103,3 +103,82 @@ func TestAccountingOnBurst(t *testing.T) {
 		t.Errorf("QueueDepth after the burst = %d", srv.QueueDepth())
 	}
 }
+
+// TestOrderPerAddress: a Start and the Stop that follows it, sent back to
+// back for many addresses without waiting for the first answer, are applied
+// in that order (same worker for one address), so no session is left, while
+// the workers of different addresses share group commits.
+func TestOrderPerAddress(t *testing.T) {
+	const subs = 120 // 240 packets: identifiers stay distinct
+	st := openStore(t)
+	srv, err := New(Config{Clients: []Client{{Name: "pgw", CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)}},
+		IdleTimeout: time.Hour}, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, pc) }()
+	defer func() { cancel(); <-done }()
+
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}, pc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var id byte
+	encode := func(status rfc2866.AcctStatusType, i int) []byte {
+		p := radius.New(radius.CodeAccountingRequest, []byte(testSecret))
+		id++
+		p.Identifier = id
+		rfc2866.AcctStatusType_Add(p, status)
+		rfc2866.AcctSessionID_AddString(p, fmt.Sprint("o-", i))
+		rfc2865.CallingStationID_AddString(p, fmt.Sprintf("+3460080%04d", i))
+		rfc2865.FramedIPAddress_Add(p, net.IPv4(10, 8, byte(i/250), byte(i%250+1)).To4())
+		rfc2865.NASIPAddress_Add(p, net.IPv4(127, 0, 0, 1).To4())
+		b, err := p.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	answered := map[byte]bool{}
+	want := 0
+	for i := range subs {
+		for _, s := range []rfc2866.AcctStatusType{rfc2866.AcctStatusType_Value_Start, rfc2866.AcctStatusType_Value_Stop} {
+			if _, err := conn.Write(encode(s, i)); err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+		if i%50 == 49 { // let the socket buffer drain now and then
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	buf := make([]byte, 4096)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(answered) < want {
+		n, err := conn.Read(buf)
+		if err != nil {
+			break
+		}
+		if n >= 2 {
+			answered[buf[1]] = true
+		}
+	}
+	if len(answered) < want {
+		t.Fatalf("%d of %d packets answered", len(answered), want)
+	}
+	ss, err := st.NetworkSessions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ss) != 0 {
+		t.Errorf("%d sessions left after Start+Stop of each address (a Stop overtook its Start), e.g. %+v", len(ss), ss[0])
+	}
+}
