@@ -1,6 +1,7 @@
 package nvclient_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,6 +12,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,6 +115,13 @@ func TestSandboxFlow(t *testing.T) {
 			tok := authorize(t, c, tc.req, dev)
 			if tok.IDClaims == nil || tok.IDClaims.Subject == "" || strings.Contains(tok.IDClaims.Subject, "600000001") {
 				t.Errorf("ID token claims %+v: want a pairwise sub that is not the number", tok.IDClaims)
+			}
+			var logged bytes.Buffer
+			slog.New(slog.NewTextHandler(&logged, nil)).Info("token", "tok", tok)
+			for _, shown := range []string{fmt.Sprint(tok), fmt.Sprintf("%+v", tok), logged.String()} {
+				if strings.Contains(shown, tok.AccessToken) || strings.Contains(shown, tok.IDToken) {
+					t.Errorf("printing the token shows a secret: %s", shown)
+				}
 			}
 			if tok.ExpiresIn <= 0 || tok.ExpiresIn > 300 {
 				t.Errorf("expires_in %d", tok.ExpiresIn)

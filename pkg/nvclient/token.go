@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -29,6 +30,31 @@ type Token struct {
 	// exp, nonce).
 	IDToken  string
 	IDClaims *IDClaims
+}
+
+// String shows the token without its secrets (the access token masked,
+// the ID token left out), so that printing or logging a *Token with %v
+// never leaks a usable credential.
+func (t *Token) String() string {
+	if t == nil {
+		return "<nil>"
+	}
+	sub := ""
+	if t.IDClaims != nil {
+		sub = t.IDClaims.Subject
+	}
+	return fmt.Sprintf("nvclient.Token{access_token: %s, token_type: %s, expires_in: %d, scope: %q, sub: %q}",
+		maskToken(t.AccessToken), t.TokenType, t.ExpiresIn, t.Scope, sub)
+}
+
+// LogValue is what log/slog records for a *Token: String.
+func (t *Token) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+func maskToken(s string) string {
+	if len(s) <= 8 {
+		return "****"
+	}
+	return fmt.Sprintf("%s…(%d chars)", s[:4], len(s))
 }
 
 // IDClaims are the ID token's claims. Subject is a pairwise pseudonym,
