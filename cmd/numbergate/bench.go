@@ -145,7 +145,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.progress, "progress", true, "print progress to stderr every 2 s")
 	fs.IntVar(&o.pid, "pid", 0, "the server's `PID`, to read its CPU time from /proc/PID/stat")
-	fs.StringVar(&o.admin, "admin", "", "the server's admin `URL` (e.g. http://127.0.0.1:9090), to read its CPU time from /metrics when --pid is not given")
+	fs.StringVar(&o.admin, "admin", "", "the server's admin `URL` (e.g. http://127.0.0.1:9090) when --pid is not given: its PID is found from the process metrics (start time) when it runs on this machine, else its CPU is read from process_cpu_seconds_total")
 	fs.IntVar(&o.devices, "devices", 64, "flow: simulated devices")
 	fs.StringVar(&o.numberBase, "number-base", "+34600100000", "flow: device i has this number plus i")
 	fs.StringVar(&o.sourceNet, "source-net", "", "flow: send /authorize from addresses of this loopback `CIDR` (device i from its i+1-th address; a `serve` static map or RADIUS session must map them to --number-base+i) instead of the sandbox's login_hint")
@@ -751,13 +751,98 @@ type cpuMeter struct {
 
 func newCPUMeter(pid int, admin string) *cpuMeter {
 	m := &cpuMeter{pid: pid, admin: strings.TrimRight(admin, "/")}
+	if pid <= 0 && admin != "" {
+		// The server on this machine: find its PID from the admin
+		// listener's process metrics (its start time), so its CPU is read
+		// from /proc in clock ticks rather than the metric's rounding.
+		if p := pidFromAdmin(m.admin); p > 0 {
+			m.pid = p
+			m.source = fmt.Sprintf("/proc/%d/stat (PID found from %s/metrics process_start_time_seconds)", p, m.admin)
+			return m
+		}
+	}
 	switch {
-	case pid > 0:
-		m.source = fmt.Sprintf("/proc/%d/stat", pid)
+	case m.pid > 0:
+		m.source = fmt.Sprintf("/proc/%d/stat", m.pid)
 	case admin != "":
 		m.source = m.admin + "/metrics process_cpu_seconds_total"
 	}
 	return m
+}
+
+// pidFromAdmin finds the local process whose start time is the
+// process_start_time_seconds the admin listener reports (0 when none, or
+// more than one, matches: the server may run on another machine).
+func pidFromAdmin(admin string) int {
+	start := metricValue(admin, "process_start_time_seconds")
+	if start <= 0 {
+		return 0
+	}
+	bt, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	var boot float64
+	for _, l := range strings.Split(string(bt), "\n") {
+		if v, ok := strings.CutPrefix(l, "btime "); ok {
+			boot, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil || boot == 0 {
+		return 0
+	}
+	found := 0
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 20 {
+			continue
+		}
+		ticks, err := strconv.ParseFloat(f[19], 64) // starttime, field 22
+		if err != nil {
+			continue
+		}
+		// Within a second: the metric has the precision of the boot time.
+		if math.Abs(boot+ticks/clockTicks-start) < 1 {
+			if found != 0 {
+				return 0 // ambiguous
+			}
+			found = pid
+		}
+	}
+	return found
+}
+
+// metricValue reads one unlabelled metric from the admin listener (-1 when
+// it cannot).
+func metricValue(admin, name string) float64 {
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times (100 on
@@ -789,21 +874,7 @@ func (m *cpuMeter) seconds() float64 {
 		}
 		return (ut + st) / clockTicks
 	case m.admin != "":
-		resp, err := http.Get(m.admin + "/metrics")
-		if err != nil {
-			return -1
-		}
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "process_cpu_seconds_total "); ok {
-				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				if err == nil {
-					return f
-				}
-			}
-		}
+		return metricValue(m.admin, "process_cpu_seconds_total")
 	}
 	return -1
 }
