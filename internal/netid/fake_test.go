@@ -51,7 +51,7 @@ func (f *fakeStore) StartSession(_ context.Context, s nv.NetworkSession) error {
 func (f *fakeStore) UpsertSession(_ context.Context, s nv.NetworkSession) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if old, ok := f.sessions[s.Prefix]; ok && old.Client != s.Client {
+	if old, ok := f.sessions[s.Prefix]; ok && old.Client != s.Client && old.Client != "" {
 		return nv.ErrNotFound
 	}
 	f.sessions[s.Prefix] = s

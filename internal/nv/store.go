@@ -209,11 +209,13 @@ type NetworkSessionStore interface {
 	// UpsertSession updates the session for s.Prefix if it belongs to
 	// s.Client, or creates it if there is none (Interim-Update). A session
 	// on that prefix held by another client is left untouched and
-	// ErrNotFound is returned. When the stored session has the same
+	// ErrNotFound is returned; one held by no client (recorded before
+	// sessions had one) is adopted by s.Client. When the stored session has the same
 	// SessionID its StartedAt is kept; otherwise s replaces it whole.
 	UpsertSession(ctx context.Context, s NetworkSession) error
-	// StopSession removes the session on prefix only if both client and
-	// sessionID match; it reports whether a row was removed.
+	// StopSession removes the session on prefix only if both client (or no
+	// client: a session recorded before sessions had one) and sessionID
+	// match; it reports whether a row was removed.
 	StopSession(ctx context.Context, client string, prefix netip.Prefix, sessionID string) (bool, error)
 	// PurgeClient removes every session of client last updated before
 	// before (Accounting-On/Off: only sessions older than the On/Off

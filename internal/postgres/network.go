@@ -58,8 +58,8 @@ ON CONFLICT (prefix) DO UPDATE SET
 	msisdn = excluded.msisdn, session_id = excluded.session_id, nas = excluded.nas, imsi = excluded.imsi,
 	started_at = CASE WHEN network_sessions.session_id = excluded.session_id
 		THEN network_sessions.started_at ELSE excluded.started_at END,
-	updated_at = excluded.updated_at
-WHERE network_sessions.client = excluded.client`,
+	updated_at = excluded.updated_at, client = excluded.client
+WHERE network_sessions.client IN (excluded.client, '')`,
 		p, string(ns.MSISDN), ns.SessionID, ns.NAS, ns.IMSI, ns.Client, ts(ns.StartedAt), ts(ns.UpdatedAt))
 	if err != nil {
 		return fail(ctx, "upsert session", err)
@@ -79,7 +79,7 @@ func (s *Store) StopSession(ctx context.Context, client string, prefix netip.Pre
 	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.sessions.exec(ctx, p.String(), "DELETE FROM network_sessions WHERE prefix = $1 AND client = $2 AND session_id = $3", p, client, sessionID)
+	n, err := s.sessions.exec(ctx, p.String(), "DELETE FROM network_sessions WHERE prefix = $1 AND client IN ($2, '') AND session_id = $3", p, client, sessionID)
 	if err != nil {
 		return false, fail(ctx, "stop session", err)
 	}

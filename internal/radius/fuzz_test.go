@@ -32,7 +32,7 @@ func (m *memSessions) StartSession(_ context.Context, s nv.NetworkSession) error
 func (m *memSessions) UpsertSession(_ context.Context, s nv.NetworkSession) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if old, ok := m.sessions[s.Prefix]; ok && old.Client != s.Client {
+	if old, ok := m.sessions[s.Prefix]; ok && old.Client != s.Client && old.Client != "" {
 		return nv.ErrNotFound
 	}
 	m.sessions[s.Prefix] = s

@@ -52,7 +52,7 @@ ON CONFLICT (prefix) DO UPDATE SET
 	imsi = excluded.imsi, started_at = CASE WHEN network_sessions.session_id = excluded.session_id
 		THEN network_sessions.started_at ELSE excluded.started_at END, updated_at = excluded.updated_at,
 	client = excluded.client
-WHERE network_sessions.client = excluded.client`
+WHERE network_sessions.client IN (excluded.client, '')`
 )
 
 func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, upsert bool) (int64, error) {
@@ -77,7 +77,7 @@ func (s *Store) StopSession(ctx context.Context, client string, prefix netip.Pre
 	if err != nil {
 		return false, fmt.Errorf("sqlite: stop session: %w", err)
 	}
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = ? AND client = ? AND session_id = ?",
+	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = ? AND client IN (?, '') AND session_id = ?",
 		p.String(), client, sessionID)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: stop session: %w", err)

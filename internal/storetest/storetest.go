@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"NetworkSessionUpsertOtherClient", testSessionUpsertOtherClient},
 		{"NetworkSessionStopOtherClient", testSessionStopOtherClient},
 		{"NetworkSessionPurgeClient", testSessionPurgeClient},
+		{"NetworkSessionNoClientAdopted", testSessionNoClientAdopted},
 		{"NetworkSessionIPv6", testSessionIPv6},
 		{"NetworkSessionAnyPrefixLength", testSessionAnyPrefixLength},
 		{"NetworkSessionNotBefore", testSessionNotBefore},
@@ -853,6 +854,37 @@ func testSessionStopOtherClient(t *testing.T, s nv.Store) {
 	must(t, err, "StopSession(own client)")
 	if !ok {
 		t.Error("StopSession from the session's client removed nothing")
+	}
+}
+
+// A session without a client (recorded before sessions had one) is adopted
+// by the first client whose Interim-Update names its prefix, and a Stop with
+// its session id ends it; once adopted, it is that client's.
+func testSessionNoClientAdopted(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	legacy := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(0))
+	legacy.Client = ""
+	must(t, s.StartSession(ctx, legacy), "StartSession(no client)")
+	interim := session("10.0.0.1/32", "+34600000001", "sess-a", "pgw-1", at(0), at(10))
+	must(t, s.UpsertSession(ctx, interim), "UpsertSession(adopts)")
+	got, err := sessionFor(t, s, "10.0.0.1", at(0))
+	must(t, err, "SessionFor after adoption")
+	equal(t, got, interim, "session after adoption")
+	other := session("10.0.0.1/32", "+34600000666", "sess-a", "pgw-2", at(0), at(20))
+	wantErr(t, s.UpsertSession(ctx, other), nv.ErrNotFound, "UpsertSession(another client after adoption)")
+
+	legacy2 := session("10.0.0.2/32", "+34600000002", "sess-b", "pgw-1", at(0), at(0))
+	legacy2.Client = ""
+	must(t, s.StartSession(ctx, legacy2), "StartSession(no client)")
+	ok, err := s.StopSession(ctx, "client-pgw-1", legacy2.Prefix, "sess-other")
+	must(t, err, "StopSession(no client, other id)")
+	if ok {
+		t.Error("a Stop with another session id ended a session without client")
+	}
+	ok, err = s.StopSession(ctx, "client-pgw-1", legacy2.Prefix, "sess-b")
+	must(t, err, "StopSession(no client)")
+	if !ok {
+		t.Error("a Stop with the session id did not end a session without client")
 	}
 }
 
