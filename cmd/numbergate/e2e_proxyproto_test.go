@@ -121,6 +121,7 @@ network:
 			resp.Body.Close()
 			t.Fatalf("a listed peer without a PROXY header was served: %d", resp.StatusCode)
 		}
+		waitLog(t, n.logs, "sent no PROXY header")
 	})
 
 	t.Run("a peer not listed", func(t *testing.T) {

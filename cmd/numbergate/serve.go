@@ -136,7 +136,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		}
 	}
 	if pp := cfg.ProxyProtocol; pp != nil {
-		ls.public = server.ProxyProtocolListener(ls.public, pp.Trusted, proxyHeaderTimeout)
+		ls.public = server.ProxyProtocolListener(ls.public, pp.Trusted, proxyHeaderTimeout, log)
 		log.Info("PROXY protocol required from", "peers", fmt.Sprint(pp.Trusted))
 	}
 	if ls.admin == nil {
