@@ -367,7 +367,7 @@ func benchBaseline(ctx context.Context, users int, d time.Duration, progress io.
 	go srv.Serve(ln)
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/verify"
-	client := benchHTTPClient()
+	client := loadgen.NewHTTPClient()
 	rec := &recorder{name: "baseline"}
 	self := newCPUMeter(os.Getpid(), "")
 	elapsed, cpuSec := measure(ctx, d, self, progress, func(ctx context.Context) {
@@ -415,20 +415,6 @@ func baselineCall(ctx context.Context, c *http.Client, url string) error {
 		return fmt.Errorf("baseline: wrong answer (%v)", err)
 	}
 	return nil
-}
-
-func benchHTTPClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-			MaxIdleConns:        1024,
-			MaxIdleConnsPerHost: 1024,
-			IdleConnTimeout:     30 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       30 * time.Second,
-	}
 }
 
 // readBenchClient reads a credentials file in sandbox-client.json's format.
@@ -492,7 +478,7 @@ func benchFlows(ctx context.Context, o benchOpts, rec *recorder, flowRate float6
 	if err != nil {
 		return nil, err
 	}
-	flow := &loadgen.Flow{Client: c, HTTP: benchHTTPClient()}
+	flow := &loadgen.Flow{Client: c, HTTP: loadgen.NewHTTPClient()}
 	// One flow first: a setup problem shows as one clear error, not a
 	// table of failures.
 	if _, err := flow.Run(ctx, devs[0]); err != nil {
@@ -526,7 +512,7 @@ func benchVerifyMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress i
 	if err != nil {
 		return nil, err
 	}
-	client := benchHTTPClient()
+	client := loadgen.NewHTTPClient()
 	const number = "+34600000001"
 	tokens := make(chan string, o.tokens)
 	mint := &recorder{name: "mint"}

@@ -108,16 +108,22 @@ func (d *Device) http() *http.Client {
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // defaultHTTP is the app backend client shared by every Flow without one.
-var defaultHTTP = &http.Client{
-	Transport: &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 1024,
-		IdleConnTimeout:     30 * time.Second,
-	},
-	CheckRedirect: noRedirect,
-	Timeout:       30 * time.Second,
+var defaultHTTP = NewHTTPClient()
+
+// NewHTTPClient returns an HTTP client for load: no proxy, a large idle
+// pool to one host, redirects not followed (the flow reads them).
+func NewHTTPClient() *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 1024,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		CheckRedirect: noRedirect,
+		Timeout:       30 * time.Second,
+	}
 }
 
 func (f *Flow) httpClient() *http.Client {
