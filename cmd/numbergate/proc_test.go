@@ -25,6 +25,7 @@ import (
 
 	"github.com/numbergate/numbergate/internal/loadgen"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testlog"
 	"github.com/numbergate/numbergate/internal/testnet"
 )
 
@@ -102,25 +103,7 @@ type procNode struct {
 
 	cmd  *exec.Cmd
 	done chan error
-	logs *lockedBuffer
-}
-
-// lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *testlog.Buffer
 }
 
 const (
@@ -217,7 +200,7 @@ func (n *procNode) start() time.Duration {
 	if n.cmd != nil {
 		n.t.Fatal("procNode: already running")
 	}
-	n.logs = &lockedBuffer{}
+	n.logs = &testlog.Buffer{}
 	cmd := exec.Command(n.bin, "serve", "--config", n.cfgPath)
 	cmd.Stdout, cmd.Stderr = n.logs, n.logs
 	t0 := time.Now()

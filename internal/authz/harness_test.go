@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,6 +25,7 @@ import (
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/server"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testlog"
 )
 
 const (
@@ -105,30 +105,12 @@ func (fakeResolver) Resolve(_ context.Context, c nv.Connection) (nv.Identity, er
 	return nv.Identity{}, nv.ErrUnknownDevice
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 type harness struct {
 	t     testing.TB
 	store *spyStore
 	srv   *Server
 	h     http.Handler
-	log   *syncBuffer
+	log   *testlog.Buffer
 	mu    sync.Mutex
 	now   time.Time
 }
@@ -145,7 +127,7 @@ func newHarness(t testing.TB) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	h := &harness{t: t, store: &spyStore{Store: st}, log: &syncBuffer{}, now: time.Now().Truncate(time.Second)}
+	h := &harness{t: t, store: &spyStore{Store: st}, log: &testlog.Buffer{}, now: time.Now().Truncate(time.Second)}
 	h.srv, err = New(t.Context(), Config{
 		Issuer:     testIssuer,
 		Store:      h.store,

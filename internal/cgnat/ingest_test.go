@@ -1,7 +1,6 @@
 package cgnat_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/numbergate/numbergate/internal/netid"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testlog"
 	"github.com/numbergate/numbergate/internal/testnet"
 )
 
@@ -203,19 +202,6 @@ func TestSyslogRequiresSenders(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test together.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // Issue 6 item 4: a flood of malformed lines is logged at most once per
 // sender per interval, with the count (one flood produced 96,000 log lines
 // in 3 s), and datagrams from outside senders are dropped and counted.
@@ -223,7 +209,7 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	testnet.RequireLoopbackAliases(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	m := cgnat.NewMetrics(nil)
 	g, err := cgnat.New(cgnat.Config{Senders: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("127.0.0.3/32")}},
 		openStore(t), cgnat.Options{
