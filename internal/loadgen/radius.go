@@ -213,7 +213,7 @@ func (g *Gateway) SendPacket(ctx context.Context, pkt []byte) error {
 		return err
 	}
 	for attempt := 0; attempt <= g.Retries; attempt++ {
-		if err := ctx.Err(); err != nil {
+		if err := ctxDone(ctx); err != nil {
 			return err
 		}
 		if _, err := g.conn.Write(pkt); err != nil {
@@ -234,10 +234,25 @@ func (g *Gateway) SendPacket(ctx context.Context, pkt []byte) error {
 			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
+	if err := ctxDone(ctx); err != nil {
 		return err
 	}
 	return ErrNoAnswer
+}
+
+// ctxDone is ctx.Err(), also once ctx's deadline has passed but its timer
+// has not fired yet (on a busy machine that can take milliseconds, during
+// which an attempt would get a read deadline in the past, count as
+// unanswered at once, and be sent again while the server still applies
+// it).
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // await reads until the authentic answer to pkt arrives (true) or the
@@ -457,7 +472,7 @@ func (a *Accounting) take() bool {
 func (a *Accounting) drive(ctx context.Context, g *Gateway, mine []int, prefix string, lim *rate.Limiter) error {
 	for turn := 0; ; turn++ {
 		s := &a.state[mine[turn%len(mine)]]
-		if ctx.Err() != nil || !a.take() {
+		if ctxDone(ctx) != nil || !a.take() {
 			return nil
 		}
 		if lim != nil {
@@ -485,7 +500,7 @@ func (a *Accounting) drive(ctx context.Context, g *Gateway, mine []int, prefix s
 		case errors.Is(err, ErrNoAnswer):
 			a.noAnswer.Add(1)
 			s.NoAnswer++
-		case ctx.Err() != nil:
+		case ctxDone(ctx) != nil:
 			// Cut short by the end of the run: still pending.
 			return nil
 		default:
