@@ -671,10 +671,14 @@ func TestStoreUnavailableNotAcknowledged(t *testing.T) {
 	})
 	start := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "U", msisdn: "34600000077", ipv4: "10.0.7.7"}
 	u.down.Store(true)
-	if _, err := h.send(t, start); err == nil {
+	// Expected unanswered: the short wait (a local address picks it).
+	if _, err := h.sendFrom(t, start, &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}); err == nil {
 		t.Fatal("a Start the store could not write was acknowledged")
 	}
 	// The client retransmits; every copy is dropped the same way.
+	for deadline := time.Now().Add(answerWait); h.packets(DropStoreUnavailable) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if h.packets(DropStoreUnavailable) == 0 || h.packets(DropStoreError) != 0 {
 		t.Errorf("counters %v, want drops counted as store_unavailable", h.counts())
 	}
