@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,16 +107,12 @@ func TestSandboxQuickStartAsPasted(t *testing.T) {
 // assertions are checked against, whatever the listen address.
 func TestSandboxIssuerFlag(t *testing.T) {
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	issuer := "http://localhost:" + strconv.Itoa(port)
-	stdout, _ := runCommand(t, "sandbox", "--addr", addr, "--issuer", issuer, "--data", dir)
+	// The issuer names another port than the one bound (port 0: no free
+	// port picked, closed and raced for); the address comes from the log.
+	const issuer = "http://localhost:8099"
+	stdout, stderr := runCommand(t, "sandbox", "--addr", "127.0.0.1:0", "--issuer", issuer, "--data", dir)
 	waitFor(t, stdout, regexp.MustCompile(`is running at (\S+)`))
+	addr := waitFor(t, stderr, regexp.MustCompile(`"msg":"listening","listener":"sandbox","addr":"([^"]+)"`))[1]
 	p := partyFromCredentials(t, dir)
 	if p.issuer != issuer {
 		t.Fatalf("credentials issuer %q, want %q", p.issuer, issuer)

@@ -9,12 +9,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -69,23 +71,28 @@ func buildBinary(t testing.TB) string {
 }
 
 // freePort returns a loopback port free right now for network ("tcp" or
-// "udp").
+// "udp"). The node keeps it across restarts, so it is taken below the
+// kernel's ephemeral range (32768 and up on Linux): while the node is down
+// an outgoing connection or a port-0 listener of a test running beside it
+// cannot be handed the same port.
 func freePort(t testing.TB, network string) string {
 	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for range 1000 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+mathrand.IntN(12000)))
+		if network == "udp" {
+			if pc, err := net.ListenPacket("udp", addr); err == nil {
+				pc.Close()
+				return addr
+			}
+			continue
 		}
-		defer pc.Close()
-		return pc.LocalAddr().String()
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no free %s port on 127.0.0.1 between 20000 and 32000", network)
+	return ""
 }
 
 // procNode is a `numbergate serve` process on fixed loopback ports and one
