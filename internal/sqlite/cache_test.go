@@ -115,7 +115,7 @@ func TestSessionLengthsFromOtherProcess(t *testing.T) {
 	if err := other.StartSession(ctx, sess("10.2.0.0/30", "+34600000002")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
 	for {
 		got, err := server.SessionFor(ctx, netip.MustParseAddr("10.2.0.3"), time.Time{})
 		if err == nil {
@@ -125,7 +125,7 @@ func TestSessionLengthsFromOtherProcess(t *testing.T) {
 			break
 		}
 		if !errors.Is(err, nv.ErrNotFound) || time.Now().After(deadline) {
-			t.Fatalf("/30 written by another process not found after 5 s: %v", err)
+			t.Fatalf("/30 written by another process not found after a minute: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
