@@ -312,3 +312,18 @@ func TestServeTLSBadCertificate(t *testing.T) {
 		t.Fatalf("serve with a missing certificate: %v", err)
 	}
 }
+
+// TestServeSIGHUPWithoutTLS: SIGHUP does not end a server that has no
+// certificate to reload; it says so.
+func TestServeSIGHUPWithoutTLS(t *testing.T) {
+	n := startServe(t, t.TempDir(), "")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, n.logs, "SIGHUP: nothing to reload")
+	resp, err := http.Get(n.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatalf("server gone after SIGHUP: %v", err)
+	}
+	resp.Body.Close()
+}

@@ -166,7 +166,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ls serveLi
 		return err
 	}
 	bg.Go(func() error { a.collectLoop(ctx, time.Minute); return nil })
-	lt.watch(ctx, &bg)
+	lt.watch(ctx, &bg, log)
 	started = true
 	log.Info("numbergate serving", "issuer", cfg.Issuer, "sources", sourceNames(resolver))
 	if ls.ready != nil {

@@ -48,11 +48,9 @@ func loadTLS(cfg *config.Config, log *slog.Logger) (listenerTLS, error) {
 }
 
 // watch reloads the certificates on SIGHUP and when their files change,
-// until ctx is done.
-func (lt listenerTLS) watch(ctx context.Context, bg *errgroup.Group) {
-	if len(lt.certs) == 0 {
-		return
-	}
+// until ctx is done. SIGHUP is caught even without TLS (operators send it
+// expecting a reload; by default it would end the process): it is logged.
+func (lt listenerTLS) watch(ctx context.Context, bg *errgroup.Group, log *slog.Logger) {
 	for _, c := range lt.certs {
 		bg.Go(func() error { c.Watch(ctx, certPollInterval); return nil })
 	}
@@ -65,6 +63,9 @@ func (lt listenerTLS) watch(ctx context.Context, bg *errgroup.Group) {
 			case <-ctx.Done():
 				return nil
 			case <-hup:
+				if len(lt.certs) == 0 {
+					log.Info("SIGHUP: nothing to reload (no tls certificate; the configuration is read at start only)")
+				}
 				for _, c := range lt.certs {
 					_ = c.Reload("SIGHUP")
 				}
