@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	apidoc "github.com/numbergate/numbergate/api"
+	"github.com/numbergate/numbergate/pkg/nvclient"
 )
 
 // TestOpenAPIServed: both `serve` and `sandbox` publish the API's OpenAPI
@@ -133,5 +136,23 @@ limits:
 		if status != want || (want == 429 && code != "QUOTA_EXCEEDED") {
 			t.Errorf("quota call %d: %d %s, want %d", i+1, status, code, want)
 		}
+	}
+
+	// The Go client turns such an answer into a typed error with the
+	// server's Retry-After (this third call of the minute meets the rate
+	// limit before the quota).
+	key, err := nvclient.NewKey(b.key.Key.(*ecdsa.PrivateKey), b.key.KeyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nvclient.New(context.Background(), nvclient.Config{Issuer: n.issuer, ClientID: b.clientID, RedirectURI: b.redirect, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Verify(context.Background(), b.flow(scopeVerify, "").AccessToken, nvclient.PhoneNumber("+34600000072"))
+	var e *nvclient.Error
+	if !errors.As(err, &e) || e.Status != 429 || (e.Code != nvclient.CodeQuotaExceeded && e.Code != nvclient.CodeTooManyRequests) ||
+		e.RetryAfter <= 0 || e.Correlator == "" {
+		t.Errorf("nvclient over its limits: %v, want a typed 429 with a Retry-After and a correlator", err)
 	}
 }

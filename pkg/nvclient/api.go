@@ -165,7 +165,12 @@ func (c *Client) callAPI(ctx context.Context, op, method, path, accessToken stri
 	if err != nil {
 		return corr, fmt.Errorf("nvclient: %s: %w", op, err)
 	}
-	return corr, decodeAPIResponse(op, resp.StatusCode, corr, raw, out)
+	err = decodeAPIResponse(op, resp.StatusCode, corr, raw, out)
+	var e *Error
+	if errors.As(err, &e) {
+		e.RetryAfter = retryAfter(resp.Header, c.now())
+	}
+	return corr, err
 }
 
 // decodeAPIResponse decodes a 200 answer into out, or turns an error

@@ -3,6 +3,10 @@ package nvclient
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // Error is every failure reported by the authorization server, the API or
@@ -22,6 +26,27 @@ type Error struct {
 	Message string
 	// Correlator is the x-correlator of the API call ("" elsewhere).
 	Correlator string
+	// RetryAfter is the server's Retry-After (429, 503), 0 when absent.
+	RetryAfter time.Duration
+}
+
+// retryAfter reads a Retry-After header in seconds (RFC 9110 10.2.3; the
+// HTTP-date form is read too).
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0
+		}
+		return time.Duration(min(n, 86400)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), 24*time.Hour)
+	}
+	return 0
 }
 
 func (e *Error) Error() string {
@@ -35,6 +60,9 @@ func (e *Error) Error() string {
 	}
 	if e.Correlator != "" {
 		s += " (x-correlator " + e.Correlator + ")"
+	}
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
 	}
 	return s
 }

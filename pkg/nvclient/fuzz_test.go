@@ -2,7 +2,9 @@ package nvclient
 
 import (
 	"errors"
+	"net/http"
 	"testing"
+	"time"
 )
 
 // The client parses what it gets from outside: key files, /token answers,
@@ -66,4 +68,21 @@ func FuzzAPIResponse(f *testing.F) {
 			t.Fatalf("no code for %d %q", status, body)
 		}
 	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	for v, want := range map[string]time.Duration{
+		"":                              0,
+		"7":                             7 * time.Second,
+		"-3":                            0,
+		"soon":                          0,
+		"999999999":                     24 * time.Hour,
+		"Mon, 30 Nov 2026 12:00:30 GMT": 30 * time.Second,
+		"Mon, 30 Nov 2026 11:00:00 GMT": 0,
+	} {
+		if got := retryAfter(http.Header{"Retry-After": {v}}, now); got != want {
+			t.Errorf("Retry-After %q = %s, want %s", v, got, want)
+		}
+	}
 }

@@ -108,6 +108,9 @@ func (c *Client) Exchange(ctx context.Context, p *Pending, code string) (*Token,
 	}
 	tr, err := parseTokenResponse(resp.StatusCode, body)
 	if err != nil {
+		if e, ok := err.(*Error); ok {
+			e.RetryAfter = retryAfter(resp.Header, c.now())
+		}
 		return nil, err
 	}
 	t := &Token{
