@@ -117,110 +117,33 @@ func TestPostgresOutage(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	u, host := dsnHost(t, dsn)
 	proxy := startProxy(t, host)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := startServeWith(t, t.TempDir(), `store:
+	o := startOutageNode(t, t.TempDir(), `store:
   driver: postgres
   dsn: "`+strings.Replace(dsn, u, proxy.addr(), 1)+`"
   statement_timeout: 2s
-network:
-  radius:
-    listen: 127.0.0.1:0
-    clients:
-      - cidr: 127.0.0.0/8
-        secret: "outage-gw"
-    idle_timeout: 1h
-  static:
-    - prefix: 127.0.96.1/32
-      msisdn: "+34600096001"
-`, serveListeners{radius: pc})
-	p := onboard(t, n, "app-outage", "127.0.96.1")
-	flow := &loadgen.Flow{Client: loadgen.Client{Issuer: n.issuer, ID: p.clientID, RedirectURI: p.redirect, Key: p.key}}
-	dev := &loadgen.Device{MSISDN: "+34600096001", Source: netip.MustParseAddr("127.0.96.1")}
+`, "outage-gw", 96)
 	ctx := context.Background()
-	gw := &loadgen.Gateway{Server: pc.LocalAddr().String(), Secret: []byte("outage-gw"),
-		Source: netip.MustParseAddr("127.0.96.100"), Timeout: 500 * time.Millisecond}
-
-	if _, err := flow.Run(ctx, dev); err != nil {
-		t.Fatalf("flow before the outage: %v", err)
-	}
-	a1, err := flow.Authorize(ctx, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	as1, _, _ := flow.Assertion()
-	tok, err := flow.Exchange(ctx, a1.Code, a1.Verifier, as1)
-	if err != nil || tok.Status != 200 {
-		t.Fatalf("token: %+v %v", tok, err)
-	}
-	unspent := tok.AccessToken
-	a2, err := flow.Authorize(ctx, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	proxy.cut()
 	cutAt := time.Now()
 
 	start := loadgen.Request{Status: loadgen.Start, Addr: netip.MustParseAddr("127.0.97.1"), MSISDN: "+34600097001", SessionID: "outage-1"}
-	startPkt, err := gw.Encode(start)
+	startPkt, err := o.gw.Encode(start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.SendPacket(ctx, startPkt); !errors.Is(err, loadgen.ErrNoAnswer) {
+	if err := o.gw.SendPacket(ctx, startPkt); !errors.Is(err, loadgen.ErrNoAnswer) {
 		t.Errorf("RADIUS Start during the outage: %v, want no answer", err)
-	}
-	if status, body := get(t, n.admin+"/readyz"); status != http.StatusServiceUnavailable {
-		t.Errorf("/readyz during the outage: %d %s, want 503", status, body)
-	}
-	if v, err := flow.Verify(ctx, unspent, dev.MSISDN); err != nil || v.Status != http.StatusServiceUnavailable || v.Code != "UNAVAILABLE" {
-		t.Errorf("verify during the outage: %+v %v, want 503 UNAVAILABLE", v, err)
-	}
-	as2, _, _ := flow.Assertion()
-	if tr, err := flow.Exchange(ctx, a2.Code, a2.Verifier, as2); err != nil || tr.Status != http.StatusServiceUnavailable || tr.Error != "temporarily_unavailable" {
-		t.Errorf("token during the outage: %+v %v, want 503 temporarily_unavailable", tr, err)
 	}
 	// Whether client and redirect_uri are valid cannot be checked without
 	// the store: a redirect with the error, or the 503 page.
-	_, err = flow.Authorize(ctx, dev)
-	var se *loadgen.StepError
-	if !errors.As(err, &se) || !(se.Code == "temporarily_unavailable" || se.Status == http.StatusServiceUnavailable) {
-		t.Errorf("authorize during the outage: %v, want temporarily_unavailable", err)
-	}
+	o.checkUnavailable(t, "during the outage", func(se *loadgen.StepError) bool {
+		return se.Code == "temporarily_unavailable" || se.Status == http.StatusServiceUnavailable
+	})
 	t.Logf("outage answers checked in %s", time.Since(cutAt).Round(time.Millisecond))
-	if t.Failed() {
-		t.Logf("server log:\n%s", n.logs.String())
-	}
 
 	proxy.restore()
-	deadline := time.Now().Add(answerWait)
-	for {
-		status, body := get(t, n.admin+"/readyz")
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d %s %s after the database came back", status, body, answerWait)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if v, err := flow.Verify(ctx, unspent, dev.MSISDN); err != nil || v.Status != http.StatusOK || v.Verified == nil || !*v.Verified {
-		t.Errorf("the token whose verify failed: %+v %v, want 200 verified", v, err)
-	}
-	as3, _, _ := flow.Assertion()
-	if tr, err := flow.Exchange(ctx, a2.Code, a2.Verifier, as3); err != nil || tr.Status != http.StatusOK {
-		t.Errorf("the code whose /token failed: %+v %v, want 200", tr, err)
-	}
-	// The gateway retransmits (waiting as long as a loaded machine needs).
-	gw.Timeout = answerWait
-	if err := gw.SendPacket(ctx, startPkt); err != nil {
-		t.Fatalf("the unacknowledged Start, retransmitted: %v", err)
-	}
-	if _, err := flow.Run(ctx, &loadgen.Device{MSISDN: start.MSISDN, Source: start.Addr}); err != nil {
-		t.Errorf("flow from the address of the retransmitted Start: %v", err)
-	}
+	o.checkRecovered(t, "the database came back", start, startPkt)
 }
 
 // dsnHost returns the host:port of a URL DSN as written and as dialed.

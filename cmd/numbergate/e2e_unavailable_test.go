@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -33,47 +34,8 @@ import (
 // writes into the log's old space.
 func TestServeFullDisk(t *testing.T) {
 	disk := testdisk.Mount(t, 8<<20)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := startServeWith(t, disk, `network:
-  radius:
-    listen: 127.0.0.1:0
-    clients:
-      - cidr: 127.0.0.0/8
-        secret: "full-disk-gw"
-    idle_timeout: 1h
-  static:
-    - prefix: 127.0.94.1/32
-      msisdn: "+34600094001"
-`, serveListeners{radius: pc})
-	p := onboard(t, n, "app-full", "127.0.94.1")
-	flow := &loadgen.Flow{Client: loadgen.Client{Issuer: n.issuer, ID: p.clientID, RedirectURI: p.redirect, Key: p.key}}
-	dev := &loadgen.Device{MSISDN: "+34600094001", Source: netip.MustParseAddr("127.0.94.1")}
+	o := startOutageNode(t, disk, "", "full-disk-gw", 94)
 	ctx := context.Background()
-	gw := &loadgen.Gateway{Server: pc.LocalAddr().String(), Secret: []byte("full-disk-gw"),
-		Source: netip.MustParseAddr("127.0.94.100"), Timeout: 300 * time.Millisecond}
-
-	// Before the disk fills: a token issued and not yet used, a code not
-	// yet redeemed.
-	if _, err := flow.Run(ctx, dev); err != nil {
-		t.Fatalf("flow on a healthy disk: %v", err)
-	}
-	a1, err := flow.Authorize(ctx, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	as1, _, _ := flow.Assertion()
-	tok, err := flow.Exchange(ctx, a1.Code, a1.Verifier, as1)
-	if err != nil || tok.Status != 200 {
-		t.Fatalf("token: %+v %v", tok, err)
-	}
-	unspent := tok.AccessToken
-	a2, err := flow.Authorize(ctx, dev)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(disk, "data", sqlite.FileName))
 	if err != nil {
@@ -97,11 +59,11 @@ func TestServeFullDisk(t *testing.T) {
 	for i := 1; i <= 10 && lostPkt == nil; i++ {
 		r := loadgen.Request{Status: loadgen.Start, Addr: netip.AddrFrom4([4]byte{127, 0, 95, byte(i)}),
 			MSISDN: "+34600095001", SessionID: "full-" + string(rune('a'+i))}
-		pkt, err := gw.Encode(r)
+		pkt, err := o.gw.Encode(r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch err := gw.SendPacket(ctx, pkt); {
+		switch err := o.gw.SendPacket(ctx, pkt); {
 		case errors.Is(err, loadgen.ErrNoAnswer):
 			lost, lostPkt = r, pkt
 		case err != nil:
@@ -111,58 +73,139 @@ func TestServeFullDisk(t *testing.T) {
 	if lostPkt == nil {
 		t.Fatal("10 accounting Starts acknowledged on a full disk")
 	}
-
-	if status, body := get(t, n.admin+"/readyz"); status != http.StatusServiceUnavailable {
-		t.Errorf("/readyz on a full disk: %d %s, want 503", status, body)
-	}
-	if v, err := flow.Verify(ctx, unspent, dev.MSISDN); err != nil || v.Status != http.StatusServiceUnavailable || v.Code != "UNAVAILABLE" {
-		t.Errorf("verify on a full disk: %+v %v, want 503 UNAVAILABLE", v, err)
-	}
-	as2, _, _ := flow.Assertion()
-	if tr, err := flow.Exchange(ctx, a2.Code, a2.Verifier, as2); err != nil || tr.Status != http.StatusServiceUnavailable || tr.Error != "temporarily_unavailable" {
-		t.Errorf("token on a full disk: %+v %v, want 503 temporarily_unavailable", tr, err)
-	}
-	_, err = flow.Authorize(ctx, dev)
-	var se *loadgen.StepError
-	if !errors.As(err, &se) || se.Code != "temporarily_unavailable" || se.Status != http.StatusSeeOther {
-		t.Errorf("authorize on a full disk: %v, want a redirect with error=temporarily_unavailable", err)
-	}
-	if t.Failed() {
-		t.Logf("server log:\n%s", n.logs.String())
-	}
+	o.checkUnavailable(t, "on a full disk", func(se *loadgen.StepError) bool {
+		return se.Code == "temporarily_unavailable" && se.Status == http.StatusSeeOther
+	})
 
 	// Space comes back; the node recovers by itself.
 	free()
 	_ = reader.Rollback()
+	o.checkRecovered(t, "space came back", lost, lostPkt)
+	if _, err := o.flow.Run(ctx, o.dev); err != nil {
+		t.Errorf("flow after recovery: %v", err)
+	}
+}
+
+// outageNode is what the store-outage tests share (the full disk above,
+// the PostgreSQL outage in e2e_pgoutage_test.go): a node with RADIUS and
+// one static device, and what was pending when the store went away: a
+// token issued and not yet used, a code not yet redeemed.
+type outageNode struct {
+	n       *servedNode
+	flow    *loadgen.Flow
+	dev     *loadgen.Device
+	gw      *loadgen.Gateway
+	unspent string
+	code    loadgen.Authorization
+}
+
+// startOutageNode starts serve in dir with storeYAML (the store section,
+// or "" for SQLite in dir), a RADIUS client with secret and the device
+// 127.0.octet.1 (+34600<octet>001), and leaves a token and a code pending.
+func startOutageNode(t *testing.T, dir, storeYAML, secret string, octet byte) *outageNode {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.%d.1", octet)
+	number := fmt.Sprintf("+34600%03d001", octet)
+	n := startServeWith(t, dir, storeYAML+`network:
+  radius:
+    listen: 127.0.0.1:0
+    clients:
+      - cidr: 127.0.0.0/8
+        secret: "`+secret+`"
+    idle_timeout: 1h
+  static:
+    - prefix: `+addr+`/32
+      msisdn: "`+number+`"
+`, serveListeners{radius: pc})
+	p := onboard(t, n, "app-outage", addr)
+	o := &outageNode{n: n,
+		flow: &loadgen.Flow{Client: loadgen.Client{Issuer: n.issuer, ID: p.clientID, RedirectURI: p.redirect, Key: p.key}},
+		dev:  &loadgen.Device{MSISDN: number, Source: netip.MustParseAddr(addr)},
+		// Short: a Start during the outage must go unanswered.
+		gw: &loadgen.Gateway{Server: pc.LocalAddr().String(), Secret: []byte(secret),
+			Source: netip.AddrFrom4([4]byte{127, 0, octet, 100}), Timeout: 500 * time.Millisecond},
+	}
+	ctx := context.Background()
+	if _, err := o.flow.Run(ctx, o.dev); err != nil {
+		t.Fatalf("flow before the outage: %v", err)
+	}
+	a1, err := o.flow.Authorize(ctx, o.dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as1, _, _ := o.flow.Assertion()
+	tok, err := o.flow.Exchange(ctx, a1.Code, a1.Verifier, as1)
+	if err != nil || tok.Status != 200 {
+		t.Fatalf("token: %+v %v", tok, err)
+	}
+	o.unspent = tok.AccessToken
+	if o.code, err = o.flow.Authorize(ctx, o.dev); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// checkUnavailable checks the answers while the store is away: /readyz
+// 503, the API 503 UNAVAILABLE, /token 503 temporarily_unavailable, and
+// /authorize as authorizeOK accepts.
+func (o *outageNode) checkUnavailable(t *testing.T, during string, authorizeOK func(*loadgen.StepError) bool) {
+	t.Helper()
+	ctx := context.Background()
+	if status, body := get(t, o.n.admin+"/readyz"); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz %s: %d %s, want 503", during, status, body)
+	}
+	if v, err := o.flow.Verify(ctx, o.unspent, o.dev.MSISDN); err != nil || v.Status != http.StatusServiceUnavailable || v.Code != "UNAVAILABLE" {
+		t.Errorf("verify %s: %+v %v, want 503 UNAVAILABLE", during, v, err)
+	}
+	as2, _, _ := o.flow.Assertion()
+	if tr, err := o.flow.Exchange(ctx, o.code.Code, o.code.Verifier, as2); err != nil || tr.Status != http.StatusServiceUnavailable || tr.Error != "temporarily_unavailable" {
+		t.Errorf("token %s: %+v %v, want 503 temporarily_unavailable", during, tr, err)
+	}
+	_, err := o.flow.Authorize(ctx, o.dev)
+	var se *loadgen.StepError
+	if !errors.As(err, &se) || !authorizeOK(se) {
+		t.Errorf("authorize %s: %v, want temporarily_unavailable", during, err)
+	}
+	if t.Failed() {
+		t.Logf("server log:\n%s", o.n.logs.String())
+	}
+}
+
+// checkRecovered waits for /readyz and checks that what failed was not
+// half-done: the token, the code and the unacknowledged Start (lostPkt,
+// retransmitted) all work now.
+func (o *outageNode) checkRecovered(t *testing.T, after string, lost loadgen.Request, lostPkt []byte) {
+	t.Helper()
+	ctx := context.Background()
 	deadline := time.Now().Add(answerWait)
 	for {
-		status, body := get(t, n.admin+"/readyz")
+		status, body := get(t, o.n.admin+"/readyz")
 		if status == http.StatusOK {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d %s %s after space came back", status, body, answerWait)
+			t.Fatalf("/readyz still %d %s %s after %s", status, body, answerWait, after)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// What failed was not half-done: the token, the code and the Start
-	// all work now.
-	if v, err := flow.Verify(ctx, unspent, dev.MSISDN); err != nil || v.Status != http.StatusOK || v.Verified == nil || !*v.Verified {
+	if v, err := o.flow.Verify(ctx, o.unspent, o.dev.MSISDN); err != nil || v.Status != http.StatusOK || v.Verified == nil || !*v.Verified {
 		t.Errorf("the token whose verify failed: %+v %v, want 200 verified", v, err)
 	}
-	as3, _, _ := flow.Assertion()
-	if tr, err := flow.Exchange(ctx, a2.Code, a2.Verifier, as3); err != nil || tr.Status != http.StatusOK {
+	as3, _, _ := o.flow.Assertion()
+	if tr, err := o.flow.Exchange(ctx, o.code.Code, o.code.Verifier, as3); err != nil || tr.Status != http.StatusOK {
 		t.Errorf("the code whose /token failed: %+v %v, want 200", tr, err)
 	}
-	if err := gw.SendPacket(ctx, lostPkt); err != nil {
+	// The gateway retransmits (waiting as long as a loaded machine needs).
+	o.gw.Timeout = answerWait
+	if err := o.gw.SendPacket(ctx, lostPkt); err != nil {
 		t.Fatalf("the unacknowledged Start, retransmitted: %v", err)
 	}
-	radiusDev := &loadgen.Device{MSISDN: lost.MSISDN, Source: lost.Addr}
-	if _, err := flow.Run(ctx, radiusDev); err != nil {
+	if _, err := o.flow.Run(ctx, &loadgen.Device{MSISDN: lost.MSISDN, Source: lost.Addr}); err != nil {
 		t.Errorf("flow from the address of the retransmitted Start: %v", err)
-	}
-	if _, err := flow.Run(ctx, dev); err != nil {
-		t.Errorf("flow after recovery: %v", err)
 	}
 }
 
