@@ -151,6 +151,7 @@ data_dir: data
 tls:
   cert_file: tls.crt   # relative to this file
   key_file: tls.key
+admin_tls: {cert_file: tls.crt, key_file: tls.key}
 network:
   static:
     - prefix: 127.0.0.1/32
@@ -205,6 +206,15 @@ network:
 		tr := p.flow(scopeVerify, "")
 		if r := p.verify(tr.AccessToken, `{"phoneNumber":"+34600000081"}`); r.status != 200 || r.body["devicePhoneNumberVerified"] != true {
 			t.Fatalf("verify over TLS: %d %v", r.status, r.body)
+		}
+		// The admin listener serves HTTPS too (admin_tls).
+		resp, err = p.http.Get("https://" + adm.Addr().String() + "/healthz")
+		if err != nil {
+			t.Fatalf("admin over TLS: %v", err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("admin /healthz over TLS: %d", resp.StatusCode)
 		}
 		// Plain HTTP on the TLS listener gets no API.
 		if resp, err := http.Get("http://" + pub.Addr().String() + "/.well-known/openid-configuration"); err == nil {
