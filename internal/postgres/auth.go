@@ -17,18 +17,11 @@ import (
 func (s *Store) ConsumeJTI(ctx context.Context, issuer, jti string, expiresAt, now time.Time) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, `
+	return s.execOne(ctx, "consume jti", nv.ErrConsumed, `
 INSERT INTO jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)
 ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at
 WHERE jtis.expires_at IS NOT NULL AND jtis.expires_at <= $4`,
 		issuer, jti, ts(expiresAt), now)
-	if err != nil {
-		return fail(ctx, "consume jti", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("postgres: consume jti: %w", nv.ErrConsumed)
-	}
-	return nil
 }
 
 // SaveAuthSession creates or replaces an authorization session.
@@ -67,17 +60,10 @@ WHERE id = $1 AND (expires_at IS NULL OR expires_at > $2)`, id, now).Scan(&a.Dat
 func (s *Store) CreateGrant(ctx context.Context, g nv.Grant) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, `
+	return s.execOne(ctx, "create grant", nv.ErrAlreadyExists, `
 INSERT INTO grants (id, auth_code, code_consumed, revoked, data, expires_at)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
 		g.ID, nullString(g.AuthCode), g.CodeConsumed, g.Revoked, g.Data, ts(g.ExpiresAt))
-	if err != nil {
-		return fail(ctx, "create grant", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("postgres: create grant: %w", nv.ErrAlreadyExists)
-	}
-	return nil
 }
 
 const grantColumns = "id, auth_code, code_consumed, revoked, data, expires_at"

@@ -58,29 +58,15 @@ func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
 func (s *Store) Clients(ctx context.Context) ([]nv.Client, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, "SELECT "+clientColumns+" FROM clients ORDER BY id")
-	if err != nil {
-		return nil, fail(ctx, "clients", err)
-	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nv.Client, error) { return scanClient(r) })
-	if err != nil {
-		return nil, fail(ctx, "clients", err)
-	}
-	return cs, nil
+	return queryAll(ctx, s, "clients", func(r pgx.CollectableRow) (nv.Client, error) { return scanClient(r) },
+		"SELECT "+clientColumns+" FROM clients ORDER BY id")
 }
 
 // DeleteClient removes a client (nv.ErrNotFound if there is none).
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, "DELETE FROM clients WHERE id = $1", id)
-	if err != nil {
-		return fail(ctx, "delete client", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("postgres: delete client: %w", nv.ErrNotFound)
-	}
-	return nil
+	return s.execOne(ctx, "delete client", nv.ErrNotFound, "DELETE FROM clients WHERE id = $1", id)
 }
 
 // AddSigningKey stores a new signing key (nv.ErrAlreadyExists if the id is
@@ -88,16 +74,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 func (s *Store) AddSigningKey(ctx context.Context, k nv.SigningKey) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, `
+	return s.execOne(ctx, "add signing key", nv.ErrAlreadyExists, `
 INSERT INTO signing_keys (id, algorithm, private_jwk, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT DO NOTHING`, k.ID, k.Algorithm, k.PrivateJWK, ts(k.CreatedAt))
-	if err != nil {
-		return fail(ctx, "add signing key", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("postgres: add signing key: %w", nv.ErrAlreadyExists)
-	}
-	return nil
 }
 
 // SigningKeys returns every signing key, oldest first (by CreatedAt, then
@@ -105,11 +84,7 @@ ON CONFLICT DO NOTHING`, k.ID, k.Algorithm, k.PrivateJWK, ts(k.CreatedAt))
 func (s *Store) SigningKeys(ctx context.Context) ([]nv.SigningKey, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, "SELECT id, algorithm, private_jwk, created_at FROM signing_keys ORDER BY created_at NULLS FIRST, seq")
-	if err != nil {
-		return nil, fail(ctx, "signing keys", err)
-	}
-	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nv.SigningKey, error) {
+	return queryAll(ctx, s, "signing keys", func(r pgx.CollectableRow) (nv.SigningKey, error) {
 		var (
 			k         nv.SigningKey
 			createdAt *time.Time
@@ -117,11 +92,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]nv.SigningKey, error) {
 		err := r.Scan(&k.ID, &k.Algorithm, &k.PrivateJWK, &createdAt)
 		k.CreatedAt = fromTS(createdAt)
 		return k, err
-	})
-	if err != nil {
-		return nil, fail(ctx, "signing keys", err)
-	}
-	return ks, nil
+	}, "SELECT id, algorithm, private_jwk, created_at FROM signing_keys ORDER BY created_at NULLS FIRST, seq")
 }
 
 // staticRoutesLock serializes ReplaceStaticRoutes of nodes starting
@@ -175,11 +146,7 @@ func (s *Store) ReplaceStaticRoutes(ctx context.Context, routes []nv.StaticRoute
 func (s *Store) StaticRoutes(ctx context.Context) ([]nv.StaticRoute, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, "SELECT prefix, msisdn FROM static_routes ORDER BY seq")
-	if err != nil {
-		return nil, fail(ctx, "static routes", err)
-	}
-	rs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (nv.StaticRoute, error) {
+	return queryAll(ctx, s, "static routes", func(r pgx.CollectableRow) (nv.StaticRoute, error) {
 		var (
 			sr     nv.StaticRoute
 			msisdn string
@@ -187,11 +154,7 @@ func (s *Store) StaticRoutes(ctx context.Context) ([]nv.StaticRoute, error) {
 		err := r.Scan(&sr.Prefix, &msisdn)
 		sr.MSISDN = nv.PhoneNumber(msisdn)
 		return sr, err
-	})
-	if err != nil {
-		return nil, fail(ctx, "static routes", err)
-	}
-	return rs, nil
+	}, "SELECT prefix, msisdn FROM static_routes ORDER BY seq")
 }
 
 // canonicalPrefix is nv.CanonicalPrefix, with an error for an invalid p.

@@ -30,21 +30,13 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.At, r.ClientID, r.Event, r.Operation
 func (s *Store) UsageRecords(ctx context.Context, from, to time.Time) ([]nv.UsageRecord, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT at, client_id, event, operation, purpose, scopes, result, source
-FROM usage_records WHERE at >= $1 AND at < $2 ORDER BY at, id`, from, to)
-	if err != nil {
-		return nil, fail(ctx, "usage records", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (nv.UsageRecord, error) {
+	return queryAll(ctx, s, "usage records", func(row pgx.CollectableRow) (nv.UsageRecord, error) {
 		var r nv.UsageRecord
 		err := row.Scan(&r.At, &r.ClientID, &r.Event, &r.Operation, &r.Purpose, &r.Scopes, &r.Result, &r.Source)
 		r.At = r.At.UTC()
 		return r, err
-	})
-	if err != nil {
-		return nil, fail(ctx, "usage records", err)
-	}
-	return out, nil
+	}, `SELECT at, client_id, event, operation, purpose, scopes, result, source
+FROM usage_records WHERE at >= $1 AND at < $2 ORDER BY at, id`, from, to)
 }
 
 // ExpireUsage deletes the records older than before, in batches of
