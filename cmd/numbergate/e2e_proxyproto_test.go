@@ -81,7 +81,7 @@ network:
 	_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("100.64.0.5"))
 	_ = rfc2865.CallingStationID_SetString(pkt, "34600000705")
 	_ = rfc2866.AcctSessionID_SetString(pkt, "PP1")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
 	defer cancel()
 	if _, err := radius.Exchange(ctx, pkt, rpc.LocalAddr().String()); err != nil {
 		t.Fatalf("RADIUS Start: %v", err)
