@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
 
-	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/postgres/pgtest"
 )
 
@@ -51,37 +49,8 @@ func startNodeOn(t testing.TB, dsn, issuer, extra string, pub net.Listener, ls s
 	cfgPath := filepath.Join(dir, "numbergate.yaml")
 	yaml := fmt.Sprintf("listen: %s\nissuer: %s\nadmin_listen: %s\nstore:\n  driver: postgres\n  dsn: %q\n%s",
 		pub.Addr(), issuer, adm.Addr(), dsn, extra)
-	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, yaml)
-	}
-	logs := &syncWriter{w: &bytes.Buffer{}}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat, ready: func() { close(ready) }})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve did not start: %v\n%s", err, logs.String())
-	}
-	n := &clusterNode{addr: pub.Addr().String(), admin: "http://" + adm.Addr().String(), cfgPath: cfgPath, logs: logs}
-	var once sync.Once
-	n.stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve stopped with %v", err)
-			}
-		})
-	}
-	t.Cleanup(n.stop)
+	n := &clusterNode{addr: pub.Addr().String(), admin: "http://" + adm.Addr().String(), cfgPath: cfgPath}
+	n.logs, n.stop = runServeFile(t, cfgPath, yaml, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat})
 	return n
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,17 @@ func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedN
 	cfgPath := filepath.Join(dir, "numbergate.yaml")
 	yaml := fmt.Sprintf("listen: %s\nissuer: %s\nadmin_listen: %s\ndata_dir: %s\n%s",
 		pub.Addr(), issuer, adm.Addr(), filepath.Join(dir, "data"), extra)
+	n := &servedNode{issuer: issuer, admin: "http://" + adm.Addr().String(), cfgPath: cfgPath}
+	n.logs, n.stop = runServeFile(t, cfgPath, yaml, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat,
+		storeClosing: func() { n.atStoreClose = runningBackground() }})
+	return n
+}
+
+// runServeFile writes yaml to cfgPath and runs the real serve path on the
+// listeners in ls until stop (idempotent, also run at cleanup); logs holds
+// its log at debug level.
+func runServeFile(t testing.TB, cfgPath, yaml string, ls serveListeners) (logs *syncWriter, stop func()) {
+	t.Helper()
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -62,35 +74,30 @@ func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedN
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
-	logs := &syncWriter{w: &bytes.Buffer{}}
+	logs = &syncWriter{w: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
-	n := &servedNode{}
-	go func() {
-		done <- serve(ctx, cfg, log, serveListeners{public: pub, admin: adm, radius: ls.radius, cgnat: ls.cgnat, ready: func() { close(ready) },
-			storeClosing: func() { n.atStoreClose = runningBackground() }})
-	}()
+	ls.ready = func() { close(ready) }
+	go func() { done <- serve(ctx, cfg, log, ls) }()
 	select {
 	case <-ready:
 	case err := <-done:
-		t.Fatalf("serve did not start: %v", err)
-	}
-	n.issuer, n.admin, n.cfgPath, n.logs = issuer, "http://"+adm.Addr().String(), cfgPath, logs
-	var stopped bool
-	n.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve stopped with %v", err)
-		}
+		t.Fatalf("serve did not start: %v\n%s", err, logs.String())
 	}
-	t.Cleanup(n.stop)
-	return n
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return logs, stop
 }
 
 // onboard registers a client through the real CLI and returns a party for it.
