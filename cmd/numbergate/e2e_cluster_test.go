@@ -20,6 +20,7 @@ import (
 	"layeh.com/radius/rfc2866"
 
 	"github.com/numbergate/numbergate/internal/postgres/pgtest"
+	"github.com/numbergate/numbergate/internal/testlog"
 )
 
 // clusterIssuer is the one issuer every node of a test cluster serves, as
@@ -33,7 +34,7 @@ type clusterNode struct {
 	admin   string // admin base URL
 	cfgPath string
 	stop    func()
-	logs    *syncWriter
+	logs    *testlog.Buffer
 }
 
 // startNodeOn runs the real serve path on the caller's public listener,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/numbergate/numbergate/internal/sandbox"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testlog"
 )
 
 // TestSandboxTightensFileModes: issue 6 item 14. A sandbox data directory,
@@ -25,7 +25,7 @@ func TestSandboxTightensFileModes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		logs := &syncWriter{w: &bytes.Buffer{}}
+		logs := &testlog.Buffer{}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		ready := make(chan struct{})

@@ -17,13 +17,14 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/numbergate/numbergate/internal/sandbox"
+	"github.com/numbergate/numbergate/internal/testlog"
 )
 
 // runCommand runs `numbergate args...` in the background until the test
 // ends; it returns stdout and stderr as they fill.
-func runCommand(t *testing.T, args ...string) (stdout, stderr *syncWriter) {
+func runCommand(t *testing.T, args ...string) (stdout, stderr *testlog.Buffer) {
 	t.Helper()
-	stdout, stderr = &syncWriter{w: &bytes.Buffer{}}, &syncWriter{w: &bytes.Buffer{}}
+	stdout, stderr = &testlog.Buffer{}, &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, args, func(string) string { return "" }, stdout, stderr) }()
@@ -37,7 +38,7 @@ func runCommand(t *testing.T, args ...string) (stdout, stderr *syncWriter) {
 }
 
 // waitFor polls s until re matches, and returns the submatches.
-func waitFor(t *testing.T, s *syncWriter, re *regexp.Regexp) []string {
+func waitFor(t *testing.T, s *testlog.Buffer, re *regexp.Regexp) []string {
 	t.Helper()
 	deadline := time.Now().Add(answerWait)
 	for time.Now().Before(deadline) {

@@ -21,6 +21,7 @@ import (
 	"github.com/numbergate/numbergate/internal/config"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
+	"github.com/numbergate/numbergate/internal/testlog"
 	"github.com/numbergate/numbergate/internal/testnet"
 )
 
@@ -29,7 +30,7 @@ type servedNode struct {
 	issuer, admin string
 	cfgPath       string
 	stop          func()
-	logs          *syncWriter
+	logs          *testlog.Buffer
 	// atStoreClose are the background goroutines still running when the
 	// store closed (see runningBackground).
 	atStoreClose []string
@@ -65,7 +66,7 @@ func startServeWith(t *testing.T, dir, extra string, ls serveListeners) *servedN
 // runServeFile writes yaml to cfgPath and runs the real serve path on the
 // listeners in ls until stop (idempotent, also run at cleanup); logs holds
 // its log at debug level.
-func runServeFile(t testing.TB, cfgPath, yaml string, ls serveListeners) (logs *syncWriter, stop func()) {
+func runServeFile(t testing.TB, cfgPath, yaml string, ls serveListeners) (logs *testlog.Buffer, stop func()) {
 	t.Helper()
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ func runServeFile(t testing.TB, cfgPath, yaml string, ls serveListeners) (logs *
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, yaml)
 	}
-	logs = &syncWriter{w: &bytes.Buffer{}}
+	logs = &testlog.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/numbergate/numbergate/internal/config"
+	"github.com/numbergate/numbergate/internal/testlog"
 )
 
 // testCA is a certificate authority made for one test.
@@ -108,7 +108,7 @@ func (ca *testCA) client() *http.Client {
 			ForceAttemptHTTP2: true,
 		},
 		CheckRedirect: noRedirect,
-		Timeout:       10 * time.Second,
+		Timeout:       answerWait,
 	}
 }
 
@@ -164,7 +164,7 @@ network:
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncWriter{w: &bytes.Buffer{}}
+	logs := &testlog.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
@@ -278,9 +278,9 @@ network:
 	})
 }
 
-func waitLog(t *testing.T, logs *syncWriter, want string) {
+func waitLog(t *testing.T, logs *testlog.Buffer, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(answerWait)
 	for !strings.Contains(logs.String(), want) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no log line with %s:\n%s", want, logs)
@@ -291,7 +291,7 @@ func waitLog(t *testing.T, logs *syncWriter, want string) {
 
 func waitSerial(t *testing.T, ca *testCA, addr string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(answerWait)
 	for {
 		got := servedSerial(t, ca, addr)
 		if got == want {

@@ -52,7 +52,7 @@ func TestAccountingOnBurst(t *testing.T) {
 		return p
 	}
 	exchange := func(p *radius.Packet) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), answerWait)
 		defer cancel()
 		_, err := (&radius.Client{Retry: 300 * time.Millisecond}).Exchange(ctx, p, pc.LocalAddr().String())
 		return err
@@ -161,7 +161,7 @@ func TestOrderPerAddress(t *testing.T) {
 		}
 	}
 	buf := make([]byte, 4096)
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(time.Now().Add(answerWait))
 	for len(answered) < want {
 		n, err := conn.Read(buf)
 		if err != nil {
