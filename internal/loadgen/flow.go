@@ -244,6 +244,13 @@ func (f *Flow) Run(ctx context.Context, d *Device) (Result, error) {
 	res.Redeemed = true
 	res.AccessToken = tok.AccessToken
 	if err := f.checkToken(ctx, tok, a, d); err != nil {
+		var unanswered *jwksUnanswered
+		if errors.As(err, &unanswered) {
+			// The token was answered, but the /jwks needed to check it
+			// was not (refused, reset: a server stopping): not an answer
+			// at all, so not a wrong one. The code is redeemed all the same.
+			return res, &StepError{Step: StepToken, Detail: "checking the id_token", Err: unanswered.err}
+		}
 		return res, &StepError{Step: StepToken, Status: tok.Status, Detail: err.Error()}
 	}
 	t0 = time.Now()
@@ -470,7 +477,7 @@ func (f *Flow) serverKey(ctx context.Context, kid string) (*jose.JSONWebKey, err
 		}
 		resp, err := f.httpClient().Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("fetch jwks: %w", err)
+			return nil, &jwksUnanswered{err: fmt.Errorf("fetch jwks: %w", err)}
 		}
 		var set jose.JSONWebKeySet
 		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set)
@@ -482,6 +489,12 @@ func (f *Flow) serverKey(ctx context.Context, kid string) (*jose.JSONWebKey, err
 	}
 	return nil, fmt.Errorf("id_token signed with kid %q, which /jwks does not publish", kid)
 }
+
+// jwksUnanswered is a /jwks fetch that got no answer (a transport error).
+type jwksUnanswered struct{ err error }
+
+func (e *jwksUnanswered) Error() string { return e.err.Error() }
+func (e *jwksUnanswered) Unwrap() error { return e.err }
 
 // APIAnswer is the raw answer of a Number Verification API call.
 type APIAnswer struct {

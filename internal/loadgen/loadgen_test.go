@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,5 +323,36 @@ func TestAccountingNoServer(t *testing.T) {
 	}
 	if !s.Allows(false, "", "") || !s.Allows(true, "+34600000002", s.Pending.SessionID) || s.Allows(true, "+34600000002", "other") {
 		t.Fatal("Allows: a pending Start allows nothing or its session, nothing else")
+	}
+}
+
+// refuseJWKS is an app backend's transport on which every /jwks request
+// fails as a stopped server's would: connection refused.
+type refuseJWKS struct{ next http.RoundTripper }
+
+func (r refuseJWKS) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path == "/jwks" {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	return r.next.RoundTrip(req)
+}
+
+// TestFlowJWKSRefusedIsNotAnAnswer: a token answered, then the /jwks that
+// checks its id_token refused (a server stopping between the two
+// requests), is a transport failure (not Answered), not a wrong answer;
+// the code still counts as redeemed.
+func TestFlowJWKSRefusedIsNotAnAnswer(t *testing.T) {
+	n := startNode(t)
+	f := &loadgen.Flow{Client: n.client, HTTP: &http.Client{
+		Transport:     refuseJWKS{next: http.DefaultTransport},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+	res, err := f.Run(context.Background(), staticDevice(3))
+	var se *loadgen.StepError
+	if !errors.As(err, &se) || se.Answered() || se.Step != loadgen.StepToken || !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("jwks refused: %v, want an unanswered token StepError", err)
+	}
+	if !res.Redeemed || res.Spent {
+		t.Errorf("jwks refused: %+v, want the code redeemed and no token spent", res)
 	}
 }
