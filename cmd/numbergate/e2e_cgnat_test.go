@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,17 +70,18 @@ func TestServeCGNAT(t *testing.T) {
 		t.Fatalf("RADIUS Start: %v", err)
 	}
 
-	from := func(port int) authzResult {
+	inside := &localPorts{ip: "127.0.0.52", next: base, last: base + 49}
+	outside := &localPorts{ip: "127.0.0.52", next: base + 50, last: base + 99}
+	from := func(ports *localPorts) authzResult {
 		_, c := pkce()
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.52"), Port: port}}
 		q := *p
-		q.device = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, CheckRedirect: noRedirect}
+		q.device = ports.client()
 		return q.authorize(url.Values{"code_challenge": {c}, "code_challenge_method": {"S256"}})
 	}
-	if a := from(base + 7); a.code == "" {
+	if a := from(inside); a.code == "" {
 		t.Fatalf("public address and port inside the allocation: %q %s", a.err, a.errDesc)
 	}
-	if a := from(base + 60); a.err != "access_denied" {
+	if a := from(outside); a.err != "access_denied" {
 		t.Fatalf("a port outside the block: %q, want access_denied", a.err)
 	}
 
@@ -90,18 +94,18 @@ func TestServeCGNAT(t *testing.T) {
 		time.Now().UTC().Format(time.RFC3339), time.Now().UTC().Add(-time.Second).Format(time.RFC3339), base, base+49)
 	conn.Close()
 	deadline := time.Now().Add(answerWait)
-	for i := 8; ; i++ {
-		if i > 45 {
+	for i := 1; ; i++ {
+		if inside.left() < 2 {
 			t.Fatalf("out of ports in the block; metrics:\n%s", getBody(t, n.admin+"/metrics"))
 		}
-		a := from(base + i) // a new port each time: the last one is in TIME_WAIT
+		a := from(inside) // a new port each time: the last one is in TIME_WAIT
 		if a.err == "access_denied" {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after RELEASE the port still maps: code=%q err=%q\n%s", a.code, a.err, getBody(t, n.admin+"/metrics"))
 		}
-		time.Sleep(time.Duration(i-7) * 50 * time.Millisecond) // 38 ports span over half a minute
+		time.Sleep(time.Duration(i) * 50 * time.Millisecond) // 40 ports span over half a minute
 	}
 }
 
@@ -158,10 +162,78 @@ func TestServeCGNATDropsOtherSenders(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_, c := pkce()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.62"), Port: base + 7}}
 	q := *p
-	q.device = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}, CheckRedirect: noRedirect}
+	q.device = (&localPorts{ip: "127.0.0.62", next: base, last: base + 49}).client()
 	if a := q.authorize(url.Values{"code_challenge": {c}, "code_challenge_method": {"S256"}}); a.err != "access_denied" {
 		t.Fatalf("a forged allocation identified the attacker as the victim: code=%q err=%q", a.code, a.err)
+	}
+}
+
+// localPorts dials from ip, from local ports next..last in turn (each
+// port once, so none is reused while in TIME_WAIT). A port another socket
+// holds (EADDRINUSE at bind, EADDRNOTAVAIL at connect: a parallel test, a
+// connection of this one not yet gone) is skipped for the next one, so a
+// test that needs its device at a known port inside a CGNAT block never
+// fails because one port of the block is busy.
+type localPorts struct {
+	ip         string
+	mu         sync.Mutex
+	next, last int
+}
+
+func (l *localPorts) left() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last - l.next + 1
+}
+
+func (l *localPorts) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	for {
+		l.mu.Lock()
+		port := l.next
+		l.next++
+		l.mu.Unlock()
+		if port > l.last {
+			return nil, fmt.Errorf("no free local port on %s up to %d", l.ip, l.last)
+		}
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(l.ip), Port: port}}
+		c, err := d.DialContext(ctx, network, addr)
+		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EADDRNOTAVAIL) {
+			continue
+		}
+		return c, err
+	}
+}
+
+// client is a device's HTTP client dialing from l's ports, one new
+// connection per request.
+func (l *localPorts) client() *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: l.dial, DisableKeepAlives: true}, CheckRedirect: noRedirect}
+}
+
+// TestLocalPortsSkipsBusyPort: a port of the block another socket holds
+// is skipped, not an error (what made TestServeCGNATDropsOtherSenders
+// fail with "bind: address already in use").
+func TestLocalPortsSkipsBusyPort(t *testing.T) {
+	testnet.RequireLoopbackAliases(t)
+	srv, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	busy, err := net.Listen("tcp", "127.0.0.63:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	l := &localPorts{ip: "127.0.0.63", next: port, last: port + 1}
+	c, err := l.dial(context.Background(), "tcp", srv.Addr().String())
+	if err != nil {
+		t.Skipf("port %d is busy too: %v", port+1, err)
+	}
+	defer c.Close()
+	if got := c.LocalAddr().(*net.TCPAddr).Port; got != port+1 {
+		t.Errorf("dialed from port %d, want %d (the next after the busy one)", got, port+1)
 	}
 }
