@@ -172,6 +172,7 @@ type tokenResult struct {
 	TokenType   string `json:"token_type"`
 	Error       string `json:"error"`
 	Description string `json:"error_description"`
+	retryAfter  string // the Retry-After header
 }
 
 func (p *party) token(code, verifier, assertion string) tokenResult {
@@ -197,7 +198,7 @@ func (p *party) token(code, verifier, assertion string) tokenResult {
 	if err := json.Unmarshal(body, &tr); err != nil {
 		p.t.Fatalf("token response %d is not JSON: %s", resp.StatusCode, body)
 	}
-	tr.status = resp.StatusCode
+	tr.status, tr.retryAfter = resp.StatusCode, resp.Header.Get("Retry-After")
 	return tr
 }
 
@@ -224,6 +225,7 @@ type apiResult struct {
 	status     int
 	body       map[string]any
 	correlator string
+	retryAfter string // the Retry-After header
 }
 
 func (p *party) call(method, path, token, body string, hdr map[string]string) apiResult {
@@ -247,7 +249,7 @@ func (p *party) call(method, path, token, body string, hdr map[string]string) ap
 		p.t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	res := apiResult{status: resp.StatusCode, correlator: resp.Header.Get("x-correlator")}
+	res := apiResult{status: resp.StatusCode, correlator: resp.Header.Get("x-correlator"), retryAfter: resp.Header.Get("Retry-After")}
 	raw, _ := io.ReadAll(resp.Body)
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &res.body); err != nil {

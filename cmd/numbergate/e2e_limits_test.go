@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -139,5 +143,93 @@ limits:
 	a := p.authorize(url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}})
 	if tr := p.token(a.code, verifier, p.assertion(nil)); tr.status != http.StatusTooManyRequests {
 		t.Errorf("second real token request within the hour: %d %q", tr.status, tr.Error)
+	}
+}
+
+// TestServeRetryAfter: the Retry-After of serve's 429s is the time until
+// the client's bucket has an event again, for limits per second, minute
+// and hour, at the API (api_per_client 2/unit: period/2) and at /token
+// (token_per_client 4/unit: period/4). The bucket starts refilling at the
+// first call the test makes, so the header lies between ceil(period/N -
+// elapsed) and ceil(period/N), elapsed measured from before that call to
+// after the 429. A limit whose period passes before the test exceeds it
+// (a very slow machine, per second) is logged, never failed.
+func TestServeRetryAfter(t *testing.T) {
+	for _, u := range []struct {
+		unit   string
+		period time.Duration
+	}{{"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}} {
+		t.Run("per "+u.unit, func(t *testing.T) {
+			n := startServe(t, t.TempDir(), fmt.Sprintf(`network:
+  static:
+    - prefix: 127.0.0.24/32
+      msisdn: "+34600000024"
+limits:
+  authorize_per_address: 1000/h
+  token_per_client: 4/%s
+  api_per_client: 2/%s
+`, u.unit, u.unit))
+			// exceed calls try up to max times; it returns the 429's
+			// Retry-After and how long since before the first try, or ""
+			// when every try was answered otherwise.
+			exceed := func(max int, try func() (int, string)) (string, time.Duration) {
+				t.Helper()
+				t0 := time.Now()
+				for range max {
+					if status, retry := try(); status == http.StatusTooManyRequests {
+						return retry, time.Since(t0)
+					}
+				}
+				return "", time.Since(t0)
+			}
+			check := func(what string, perEvent time.Duration, retry string, elapsed time.Duration) {
+				t.Helper()
+				if retry == "" {
+					if elapsed < perEvent {
+						t.Errorf("%s: no 429 within %s, under the %s one event takes to refill", what, elapsed, perEvent)
+					} else {
+						t.Logf("%s: no 429 (the machine took %s, more than the %s one event takes to refill)", what, elapsed, perEvent)
+					}
+					return
+				}
+				got, err := strconv.Atoi(retry)
+				hi := int(math.Ceil(perEvent.Seconds()))
+				lo := max(1, int(math.Ceil((perEvent - elapsed).Seconds())))
+				if err != nil || got < lo || got > hi {
+					t.Errorf("%s: Retry-After %q after %s, want %d..%d s (one event per %s)", what, retry, elapsed, lo, hi, perEvent)
+				} else {
+					t.Logf("%s: Retry-After %s s after %s", what, retry, elapsed)
+				}
+			}
+
+			// API: three tokens first (3 of /token's 4), then calls with
+			// them back to back until one is refused.
+			a := onboard(t, n, "retry-api-app", "127.0.0.24")
+			var tokens []string
+			for range 3 {
+				tokens = append(tokens, a.flow(scopeVerify, "").AccessToken)
+			}
+			retry, elapsed := exceed(len(tokens), func() (int, string) {
+				r := a.verify(tokens[0], `{"phoneNumber":"+34600000024"}`)
+				tokens = tokens[1:]
+				if r.status == 429 && r.body["code"] != "TOO_MANY_REQUESTS" {
+					t.Errorf("API 429 with %v, want TOO_MANY_REQUESTS", r.body)
+				}
+				return r.status, r.retryAfter
+			})
+			check("API 2/"+u.unit, u.period/2, retry, elapsed)
+
+			// /token: another client's requests (a valid assertion, a
+			// code that does not exist: 400, counted) until one is refused.
+			b := onboard(t, n, "retry-token-app", "127.0.0.24")
+			retry, elapsed = exceed(8, func() (int, string) {
+				tr := b.token("no-such-code", "", b.assertion(nil))
+				if tr.status == 429 && tr.Error != "temporarily_unavailable" {
+					t.Errorf("/token 429 with %q, want temporarily_unavailable", tr.Error)
+				}
+				return tr.status, tr.retryAfter
+			})
+			check("/token 4/"+u.unit, u.period/4, retry, elapsed)
+		})
 	}
 }

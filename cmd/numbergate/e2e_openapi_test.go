@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,7 +74,7 @@ limits:
 	if err != nil {
 		t.Fatal(err)
 	}
-	call := func(p *party, token, phone string) (int, string) {
+	call := func(p *party, token, phone string) (status int, code, retryAfter string) {
 		t.Helper()
 		body := `{"phoneNumber":"` + phone + `"}`
 		req, _ := http.NewRequest("POST", n.issuer+"/number-verification/v2/verify", strings.NewReader(body))
@@ -105,16 +106,21 @@ limits:
 			Code string `json:"code"`
 		}
 		json.Unmarshal(raw, &e)
-		return resp.StatusCode, e.Code
+		return resp.StatusCode, e.Code, resp.Header.Get("Retry-After")
 	}
 
 	// Rate: the third call within the hour (per hour: on a slow machine no
-	// budget refills during the test).
+	// budget refills during the test). 2/h is one call per 1800 s, so the
+	// 429's Retry-After is at most 1800 (TestServeRetryAfter checks the
+	// exact value per second, minute and hour).
 	a := onboard(t, n, "rated-app", "127.0.0.71")
 	for i, want := range []int{200, 200, 429} {
-		status, code := call(a, a.flow(scopeVerify, "").AccessToken, "+34600000071")
+		status, code, retry := call(a, a.flow(scopeVerify, "").AccessToken, "+34600000071")
 		if status != want || (want == 429 && code != "TOO_MANY_REQUESTS") {
 			t.Errorf("rated call %d: %d %s, want %d", i+1, status, code, want)
+		}
+		if s, err := strconv.Atoi(retry); want == 429 && (err != nil || s < 1 || s > 1800) {
+			t.Errorf("rated call %d: Retry-After %q, want 1..1800 s under api_per_client 2/h", i+1, retry)
 		}
 	}
 
@@ -132,14 +138,14 @@ limits:
 		t.Fatalf("clients add --quota-per-day: %v\n%s", err, errb.String())
 	}
 	for i, want := range []int{200, 429} {
-		status, code := call(b, b.flow(scopeVerify, "").AccessToken, "+34600000072")
+		status, code, _ := call(b, b.flow(scopeVerify, "").AccessToken, "+34600000072")
 		if status != want || (want == 429 && code != "QUOTA_EXCEEDED") {
 			t.Errorf("quota call %d: %d %s, want %d", i+1, status, code, want)
 		}
 	}
 
 	// The Go client turns such an answer into a typed error with the
-	// server's Retry-After (this third call of the minute meets the rate
+	// server's Retry-After (this third call of the hour meets the rate
 	// limit before the quota).
 	key, err := nvclient.NewKey(b.key.Key.(*ecdsa.PrivateKey), b.key.KeyID)
 	if err != nil {
