@@ -16,10 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"layeh.com/radius"
-	"layeh.com/radius/rfc2865"
-	"layeh.com/radius/rfc2866"
-
 	"github.com/numbergate/numbergate/internal/testnet"
 )
 
@@ -58,17 +54,7 @@ func TestServeCGNAT(t *testing.T) {
 `, logFile), serveListeners{radius: rpc, cgnat: spc})
 	p := onboard(t, n, "app-c", "")
 
-	pkt := radius.New(radius.CodeAccountingRequest, []byte("gw"))
-	_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
-	_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.51"))
-	_ = rfc2865.CallingStationID_SetString(pkt, "34600000051")
-	_ = rfc2866.AcctSessionID_SetString(pkt, "C1")
-	_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
-	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
-	defer cancel()
-	if _, err := radius.Exchange(ctx, pkt, rpc.LocalAddr().String()); err != nil {
-		t.Fatalf("RADIUS Start: %v", err)
-	}
+	mustStart(t, rpc.LocalAddr().String(), "gw", "127.0.0.51", "34600000051", "C1")
 
 	inside := &localPorts{ip: "127.0.0.52", next: base, last: base + 49}
 	outside := &localPorts{ip: "127.0.0.52", next: base + 50, last: base + 99}
@@ -133,16 +119,7 @@ func TestServeCGNATDropsOtherSenders(t *testing.T) {
 `, serveListeners{radius: rpc, cgnat: spc})
 	p := onboard(t, n, "app-cs", "")
 
-	pkt := radius.New(radius.CodeAccountingRequest, []byte("gw"))
-	_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
-	_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.61"))
-	_ = rfc2865.CallingStationID_SetString(pkt, "34600000061")
-	_ = rfc2866.AcctSessionID_SetString(pkt, "C61")
-	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
-	defer cancel()
-	if _, err := radius.Exchange(ctx, pkt, rpc.LocalAddr().String()); err != nil {
-		t.Fatalf("RADIUS Start: %v", err)
-	}
+	mustStart(t, rpc.LocalAddr().String(), "gw", "127.0.0.61", "34600000061", "C61")
 
 	// The attacker maps its own public address and port to the victim's
 	// private address.

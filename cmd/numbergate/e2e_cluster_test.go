@@ -15,10 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"layeh.com/radius"
-	"layeh.com/radius/rfc2865"
-	"layeh.com/radius/rfc2866"
-
 	"github.com/numbergate/numbergate/internal/postgres/pgtest"
 	"github.com/numbergate/numbergate/internal/testlog"
 )
@@ -279,18 +275,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 	})
 
 	t.Run("RADIUS and CGNAT records learnt on A resolve on B", func(t *testing.T) {
-		pkt := radius.New(radius.CodeAccountingRequest, []byte("s3cret-gw"))
-		_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
-		_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.42"))
-		_ = rfc2865.CallingStationID_SetString(pkt, "34600000042")
-		_ = rfc2866.AcctSessionID_SetString(pkt, "cluster-1")
-		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
-		ctx, cancel := context.WithTimeout(context.Background(), answerWait)
-		defer cancel()
-		resp, err := (&radius.Client{Retry: time.Second}).Exchange(ctx, pkt, pcA.LocalAddr().String())
-		if err != nil || resp.Code != radius.CodeAccountingResponse {
-			t.Fatalf("Accounting-Start to A: %v", err)
-		}
+		mustStart(t, pcA.LocalAddr().String(), "s3cret-gw", "127.0.0.42", "34600000042", "cluster-1")
 		pDev := pA.at(b, "127.0.0.42")
 		tr := pDev.flow(scopeRead, "")
 		r := pA.call("GET", "/number-verification/v2/device-phone-number", tr.AccessToken, "", nil)
@@ -300,15 +285,7 @@ limits: # 100 rounds from one device address, faster than serve's default 10/s
 
 		// Behind carrier NAT: the port block logged to A maps the public
 		// address and port B sees back to the private address A learnt.
-		pkt = radius.New(radius.CodeAccountingRequest, []byte("s3cret-gw"))
-		_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
-		_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.43"))
-		_ = rfc2865.CallingStationID_SetString(pkt, "34600000043")
-		_ = rfc2866.AcctSessionID_SetString(pkt, "cluster-2")
-		_ = rfc2865.NASIPAddress_Set(pkt, net.ParseIP("127.0.0.1"))
-		if resp, err := (&radius.Client{Retry: time.Second}).Exchange(ctx, pkt, pcA.LocalAddr().String()); err != nil || resp.Code != radius.CodeAccountingResponse {
-			t.Fatalf("Accounting-Start (private address) to A: %v", err)
-		}
+		mustStart(t, pcA.LocalAddr().String(), "s3cret-gw", "127.0.0.43", "34600000043", "cluster-2")
 		base := 30000 + rand.IntN(20000)/100*100
 		conn, err := net.Dial("udp", syslogs[0].LocalAddr().String())
 		if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
@@ -9,10 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"layeh.com/radius"
-	"layeh.com/radius/rfc2865"
-	"layeh.com/radius/rfc2866"
 
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/testnet"
@@ -119,18 +114,11 @@ func TestServeLogsCarryNoSecrets(t *testing.T) {
 	// RADIUS: a Start with a wrong secret (dropped), then the right one;
 	// the device behind that address runs the flow.
 	acct := func(secret string) error {
-		pkt := radius.New(radius.CodeAccountingRequest, []byte(secret))
-		_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
-		_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("127.0.0.92"))
-		_ = rfc2865.CallingStationID_SetString(pkt, "34600000092")
-		_ = rfc2866.AcctSessionID_SetString(pkt, "privacy-1")
 		wait := answerWait
 		if secret != radiusSecret {
 			wait = silenceWait
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		_, err := (&radius.Client{Retry: silenceWait}).Exchange(ctx, pkt, pc.LocalAddr().String())
+		_, err := accountingStart(pc.LocalAddr().String(), secret, "127.0.0.92", "34600000092", "privacy-1", wait)
 		return err
 	}
 	if acct("not-the-secret") == nil {

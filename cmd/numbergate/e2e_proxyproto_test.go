@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/pires/go-proxyproto"
-	"layeh.com/radius"
-	"layeh.com/radius/rfc2865"
-	"layeh.com/radius/rfc2866"
 
 	"github.com/numbergate/numbergate/internal/testnet"
 )
@@ -76,16 +73,7 @@ network:
     files: [%s]
 `, logFile), serveListeners{radius: rpc})
 
-	pkt := radius.New(radius.CodeAccountingRequest, []byte("gw"))
-	_ = rfc2866.AcctStatusType_Set(pkt, rfc2866.AcctStatusType_Value_Start)
-	_ = rfc2865.FramedIPAddress_Set(pkt, net.ParseIP("100.64.0.5"))
-	_ = rfc2865.CallingStationID_SetString(pkt, "34600000705")
-	_ = rfc2866.AcctSessionID_SetString(pkt, "PP1")
-	ctx, cancel := context.WithTimeout(context.Background(), answerWait)
-	defer cancel()
-	if _, err := radius.Exchange(ctx, pkt, rpc.LocalAddr().String()); err != nil {
-		t.Fatalf("RADIUS Start: %v", err)
-	}
+	mustStart(t, rpc.LocalAddr().String(), "gw", "100.64.0.5", "34600000705", "PP1")
 
 	p := onboard(t, n, "app-pp", "")
 	// The app's backend also comes through the load balancer.
