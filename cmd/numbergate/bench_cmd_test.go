@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,10 +77,7 @@ func TestBenchSandbox(t *testing.T) {
 // or misapplied.
 func TestBenchRadius(t *testing.T) {
 	testnet.RequireLoopbackAliases(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := udpConn(t)
 	n := startServeWith(t, t.TempDir(), `network:
   radius:
     listen: 127.0.0.1:0

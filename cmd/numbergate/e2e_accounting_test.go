@@ -41,3 +41,14 @@ func mustStart(t *testing.T, to, secret, framed, calling, session string) {
 		t.Fatalf("RADIUS Start for %s: answer code %v", framed, resp.Code)
 	}
 }
+
+// udpConn is a UDP socket on 127.0.0.1:0 for a feed (RADIUS, CGNAT syslog)
+// that a test hands to serve.
+func udpConn(t *testing.T) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pc
+}

@@ -24,14 +24,8 @@ import (
 // maps the public address and port the server sees back to it.
 func TestServeCGNAT(t *testing.T) {
 	testnet.RequireLoopbackAliases(t)
-	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rpc := udpConn(t)
+	spc := udpConn(t)
 	dir := t.TempDir()
 	base := 20000 + rand.IntN(20000)/100*100
 	now := time.Now().UTC()
@@ -99,14 +93,8 @@ func TestServeCGNAT(t *testing.T) {
 // outside network.cgnat.senders forges nothing and is counted in /metrics.
 func TestServeCGNATDropsOtherSenders(t *testing.T) {
 	testnet.RequireLoopbackAliases(t)
-	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rpc := udpConn(t)
+	spc := udpConn(t)
 	n := startServeWith(t, t.TempDir(), `network:
   radius:
     listen: 127.0.0.1:0

@@ -107,20 +107,11 @@ func raceBoth[T any](fa, fb func() T) (T, T) {
 // learnt on one node resolving on the other.
 func TestClusterPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	pcA, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pcB, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pcA := udpConn(t)
+	pcB := udpConn(t)
 	var syslogs []net.PacketConn
 	for range 2 {
-		spc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		spc := udpConn(t)
 		syslogs = append(syslogs, spc)
 	}
 	network := `network:

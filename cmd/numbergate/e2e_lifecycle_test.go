@@ -97,15 +97,9 @@ func TestServeStartFailureLeavesNoGoroutine(t *testing.T) {
 	if got := runningBackground(); len(got) > 0 {
 		t.Skipf("background goroutines of an earlier test still run: %v", got)
 	}
-	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	spc := udpConn(t)
 	defer spc.Close()
-	taken, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	taken := udpConn(t)
 	defer taken.Close()
 	pub, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -167,14 +161,8 @@ func TestServeStopWaitsForBackground(t *testing.T) {
 	if got := runningBackground(); len(got) > 0 {
 		t.Skipf("background goroutines of an earlier test still run: %v", got)
 	}
-	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rpc := udpConn(t)
+	spc := udpConn(t)
 	n := startServeWith(t, t.TempDir(), `network:
   radius:
     listen: 127.0.0.1:0

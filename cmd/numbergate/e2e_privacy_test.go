@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,10 +22,7 @@ import (
 // the number it refused.
 func TestServeLogsCarryNoSecrets(t *testing.T) {
 	testnet.RequireLoopbackAliases(t)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := udpConn(t)
 	const radiusSecret = "radius-shared-s3cret"
 	n := startServeWith(t, t.TempDir(), `network:
   static:

@@ -50,10 +50,7 @@ func proxyClient(src string, version byte, client *net.TCPAddr) *http.Client {
 // and the RADIUS session, identify it; the same connection without the
 // header is refused; a peer not listed may not send one.
 func TestServeProxyProtocolCGNAT(t *testing.T) {
-	rpc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rpc := udpConn(t)
 	dir := t.TempDir()
 	logFile := filepath.Join(dir, "alloc.log")
 	alloc := fmt.Sprintf("%s ALLOC private=100.64.0.5 public=203.0.113.7 ports=1024-2047\n",

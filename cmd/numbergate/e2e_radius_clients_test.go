@@ -20,10 +20,7 @@ import (
 // (issue 6 item 15) and name (issue 6 item 5: a gateway cannot purge or
 // end another gateway's sessions, whatever NAS-IP-Address it claims).
 func TestServeRADIUSClientEntries(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := udpConn(t)
 	n := startServeWith(t, t.TempDir(), `network:
   radius:
     listen: 127.0.0.1:0

@@ -17,10 +17,7 @@ import (
 // gateway sends RADIUS accounting over UDP, then the device behind that
 // address runs /authorize from it.
 func TestServeRADIUS(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := udpConn(t)
 	dir := t.TempDir()
 	n := startServeWith(t, dir, `network:
   radius:

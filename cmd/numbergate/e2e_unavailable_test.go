@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
@@ -104,10 +103,7 @@ type outageNode struct {
 // 127.0.octet.1 (+34600<octet>001), and leaves a token and a code pending.
 func startOutageNode(t *testing.T, dir, storeYAML, secret string, octet byte) *outageNode {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := udpConn(t)
 	addr := fmt.Sprintf("127.0.%d.1", octet)
 	number := fmt.Sprintf("+34600%03d001", octet)
 	n := startServeWith(t, dir, storeYAML+`network:
