@@ -39,7 +39,8 @@ func runTry(ctx context.Context, args []string, stdout io.Writer) error {
 	if *device == "" {
 		*device = *phone
 	}
-	if _, err := nvclient.HashPhoneNumber(*phone); err != nil {
+	hash, err := nvclient.HashPhoneNumber(*phone)
+	if err != nil {
 		return fmt.Errorf("try: --phone: %w", err)
 	}
 	cfg, err := nvclient.ReadCredentials(*client)
@@ -105,9 +106,8 @@ func runTry(ctx context.Context, args []string, stdout io.Writer) error {
 	number := nvclient.PhoneNumber(*phone)
 	body := fmt.Sprintf(`{"phoneNumber": %q}`, *phone)
 	if *hashed {
-		number = nvclient.HashOf(*phone)
-		h, _ := nvclient.HashPhoneNumber(*phone)
-		body = fmt.Sprintf(`{"hashedPhoneNumber": %q}  (SHA-256 of %s)`, h, *phone)
+		number = nvclient.HashedPhoneNumber(hash)
+		body = fmt.Sprintf(`{"hashedPhoneNumber": %q}  (SHA-256 of %s)`, hash, *phone)
 	}
 	out.step("4. verify", "POST %s%s/verify  Authorization: Bearer %s", cfg.Issuer, nvclient.APIBasePath, maskSecret(tok.AccessToken))
 	out.line("%s", body)
