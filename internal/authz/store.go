@@ -49,6 +49,7 @@ type engineStore struct {
 	// code still finds the grant and revokes what it issued.
 	retainAfterCode time.Duration
 	now             func() time.Time
+	clients         engineClients // the engine form of each client
 }
 
 // event names one engine event.
@@ -284,13 +285,18 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 // looks clients up in a store (its alternative, static clients, is fixed at
 // start-up): onboarded clients come from the store, so `numbergate clients
 // add` takes effect without a restart. The registration endpoint that DCR
-// would add is not routed (TestRegistrationEndpointUnreachable).
+// would add is not routed (TestRegistrationEndpointUnreachable). The
+// engine form of each client is cached (engineClients) and converted again
+// only when the store's client differs.
 func (s *engineStore) Client(ctx context.Context, id string) (*goidc.Client, error) {
 	c, err := s.st.Client(ctx, id)
+	if errors.Is(err, nv.ErrNotFound) {
+		s.clients.forget(id)
+	}
 	if err != nil {
 		return nil, notFound(err)
 	}
-	return engineClient(c)
+	return s.clients.get(c)
 }
 
 // errNoRegistration answers the DCR writes: clients are onboarded by the

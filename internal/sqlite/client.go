@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -23,6 +24,7 @@ ON CONFLICT (id) DO UPDATE SET
 	quota_per_day = excluded.quota_per_day`,
 		c.ID, jsonList(c.RedirectURIs), c.JWKS, jsonList(c.Scopes), jsonList(c.Purposes),
 		c.RequirePKCE, unixNano(c.CreatedAt), c.QuotaPerDay)
+	s.ownClientChange(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: put client: %w", err)
 	}
@@ -53,21 +55,32 @@ func scanClient(row interface{ Scan(...any) error }) (nv.Client, error) {
 }
 
 // Client returns the client with id (nv.ErrNotFound if there is none).
-// Clients are cached in memory; each call reads only the clients change
-// counter (bumped by triggers on every insert, update and delete, by any
-// process), so a client added or removed with the CLI takes effect at the
-// next call.
+//
+// Clients are served from memory: a cached client costs no database read.
+// The clients change counter (bumped by triggers on every insert, update
+// and delete, by any process) is read
+//   - on every cache miss, with the row: an unknown client always reads the
+//     database, so a client added with `numbergate clients add` (another
+//     process) works at its first request;
+//   - after each change this Store makes itself, so its own changes are seen
+//     at once;
+//   - every clientsRefresh (100 ms) by a background poll (pollClients): a
+//     client removed or changed by another process (`clients remove`,
+//     `clients add --replace`, a new JWKS) is seen within that bound, or
+//     later only on a machine too loaded to run the poll on time.
+//
+// Whenever the counter has moved, every cached client is dropped.
 func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
+	if c, ok := s.clients.get(id); ok {
+		return c, nil
+	}
 	// The counter is read before the row: a change committed in between
 	// bumps the counter past the one the row is cached under, so the next
-	// call reads it again; the other order could cache an old row under a
-	// new counter.
-	var gen int64
-	if err := s.queryRow(ctx, "SELECT n FROM changes WHERE name = 'clients'").Scan(&gen); err != nil {
+	// poll drops it; the other order could cache an old row under a new
+	// counter.
+	gen, err := s.clientsGen(ctx)
+	if err != nil {
 		return nv.Client{}, fmt.Errorf("sqlite: client: %w", err)
-	}
-	if c, ok := s.clients.get(gen, id); ok {
-		return c, nil
 	}
 	c, err := scanClient(s.queryRow(ctx, "SELECT "+clientColumns+" FROM clients WHERE id = ?", id))
 	if err != nil {
@@ -77,33 +90,93 @@ func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
 	return c, nil
 }
 
+// clientsRefresh is how often pollClients reads the clients change
+// counter: the bound on how long a client removed or changed by another
+// process can still be served from the cache.
+const clientsRefresh = 100 * time.Millisecond
+
+// clientsGen reads the clients change counter.
+func (s *Store) clientsGen(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.queryRow(ctx, "SELECT n FROM changes WHERE name = 'clients'").Scan(&gen)
+	return gen, err
+}
+
+// refreshClients reads the change counter and drops the cache if it moved.
+func (s *Store) refreshClients(ctx context.Context) error {
+	gen, err := s.clientsGen(ctx)
+	if err != nil {
+		return err
+	}
+	s.clients.advance(gen)
+	return nil
+}
+
+// pollClients runs refreshClients every clientsRefresh until stop is
+// closed. A failed read keeps the cache as it is until the next poll.
+func (s *Store) pollClients(stop <-chan struct{}) {
+	t := time.NewTicker(clientsRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			if s.clients.empty() {
+				continue // nothing to drop: no read at all
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), clientsRefresh)
+			_ = s.refreshClients(ctx)
+			cancel()
+		}
+	}
+}
+
 // clientCache holds clients read under one value of the change counter.
 type clientCache struct {
 	mu  sync.RWMutex
-	gen int64
+	gen int64 // the highest counter value seen; only grows
 	m   map[string]nv.Client
 }
 
 // maxCachedClients bounds the cache; past it, it starts again empty.
 const maxCachedClients = 10000
 
-func (c *clientCache) get(gen int64, id string) (nv.Client, bool) {
+func (c *clientCache) get(id string) (nv.Client, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if c.gen != gen || c.m == nil {
+	cl, ok := c.m[id]
+	if !ok {
 		return nv.Client{}, false
 	}
-	cl, ok := c.m[id]
-	return cloneClient(cl), ok
+	return cloneClient(cl), true
 }
 
+func (c *clientCache) empty() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m) == 0
+}
+
+// advance records the counter value gen: if it moved past the one the
+// cache holds, every cached client is dropped. An older value (a read that
+// raced with a newer one) changes nothing.
+func (c *clientCache) advance(gen int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen > c.gen {
+		c.gen, c.m = gen, nil
+	}
+}
+
+// put caches cl, read under counter value gen.
 func (c *clientCache) put(gen int64, cl nv.Client) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen < c.gen {
 		return // read under an older counter than the cache holds
 	}
-	if gen != c.gen || c.m == nil || len(c.m) >= maxCachedClients {
+	if gen > c.gen || c.m == nil || len(c.m) >= maxCachedClients {
 		c.gen, c.m = gen, map[string]nv.Client{}
 	}
 	c.m[cl.ID] = cloneClient(cl)
@@ -116,6 +189,24 @@ func cloneClient(c nv.Client) nv.Client {
 	c.Scopes = slices.Clone(c.Scopes)
 	c.Purposes = slices.Clone(c.Purposes)
 	return c
+}
+
+// ownClientChange follows a change this Store made to the clients table
+// (committed or not): the change counter is read at once, so the change is
+// seen by the next lookup rather than the next poll. If that read fails the
+// cache is dropped all the same.
+func (s *Store) ownClientChange(ctx context.Context) {
+	if err := s.refreshClients(ctx); err != nil {
+		s.clients.drop()
+	}
+}
+
+// drop empties the cache; a read already under way may still cache what it
+// read under the current counter, for at most until the next poll.
+func (c *clientCache) drop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = nil
 }
 
 // Clients returns every client, by id.
@@ -142,6 +233,7 @@ func (s *Store) Clients(ctx context.Context) ([]nv.Client, error) {
 // DeleteClient removes a client (nv.ErrNotFound if there is none).
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	n, err := s.exec(ctx, "DELETE FROM clients WHERE id = ?", id)
+	s.ownClientChange(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlite: delete client: %w", err)
 	}

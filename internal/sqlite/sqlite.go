@@ -61,7 +61,7 @@ type Store struct {
 
 	clients  clientCache
 	lengths  sessionLengths
-	stop     chan struct{} // closed by Close: stops refreshLengths
+	stop     chan struct{} // closed by Close: stops refreshLengths and pollClients
 	bg       sync.WaitGroup
 	stopOnce sync.Once
 
@@ -153,6 +153,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: session lengths: %w", err)
 	}
 	s.bg.Go(func() { s.refreshLengths(s.stop) })
+	s.bg.Go(func() { s.pollClients(s.stop) })
 	return s, nil
 }
 
