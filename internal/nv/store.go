@@ -168,6 +168,7 @@ type Store interface {
 	StaticRouteStore
 	NetworkSessionStore
 	UsageStore
+	TokenIssuer
 	// Collect deletes rows whose lifetime ended before now and returns how
 	// many it removed.
 	Collect(ctx context.Context, now time.Time) (int, error)

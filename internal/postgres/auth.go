@@ -17,11 +17,26 @@ import (
 func (s *Store) ConsumeJTI(ctx context.Context, issuer, jti string, expiresAt, now time.Time) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	return s.execOne(ctx, "consume jti", nv.ErrConsumed, `
+	if err := consumeJTI(ctx, s.pool, issuer, jti, expiresAt, now); err != nil {
+		return fail(ctx, "consume jti", err)
+	}
+	return nil
+}
+
+// consumeJTI is ConsumeJTI's statement, on q (the pool or a transaction).
+func consumeJTI(ctx context.Context, q querier, issuer, jti string, expiresAt, now time.Time) error {
+	tag, err := q.Exec(ctx, `
 INSERT INTO jtis (issuer, jti, expires_at) VALUES ($1, $2, $3)
 ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at
 WHERE jtis.expires_at IS NOT NULL AND jtis.expires_at <= $4`,
 		issuer, jti, ts(expiresAt), now)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return nv.ErrConsumed
+	}
+	return nil
 }
 
 // SaveAuthSession creates or replaces an authorization session.
@@ -119,14 +134,23 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte, now time.Time) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	n, err := s.exec(ctx, `
+	if err := redeemGrant(ctx, s.pool, id, data, now); err != nil {
+		return fail(ctx, "redeem grant", err)
+	}
+	return nil
+}
+
+// redeemGrant is RedeemGrant's statement, on q (the pool or a
+// transaction). Its UPDATE locks the grant row until q's transaction ends.
+func redeemGrant(ctx context.Context, q querier, id string, data []byte, now time.Time) error {
+	tag, err := q.Exec(ctx, `
 UPDATE grants SET code_consumed = true, data = $2
 WHERE id = $1 AND NOT code_consumed AND NOT revoked AND (expires_at IS NULL OR expires_at > $3)`,
 		id, data, now)
 	if err != nil {
-		return fail(ctx, "redeem grant", err)
+		return err
 	}
-	if n == 1 {
+	if tag.RowsAffected() == 1 {
 		return nil
 	}
 	// Lost: tell why. The outcome was decided above; this only explains it.
@@ -134,17 +158,17 @@ WHERE id = $1 AND NOT code_consumed AND NOT revoked AND (expires_at IS NULL OR e
 		consumed, revoked bool
 		expiresAt         *time.Time
 	)
-	err = s.pool.QueryRow(ctx, "SELECT code_consumed, revoked, expires_at FROM grants WHERE id = $1", id).
+	err = q.QueryRow(ctx, "SELECT code_consumed, revoked, expires_at FROM grants WHERE id = $1", id).
 		Scan(&consumed, &revoked, &expiresAt)
 	switch {
 	case err != nil:
-		return fail(ctx, "redeem grant", err)
+		return err
 	case revoked:
-		return fmt.Errorf("postgres: redeem grant: revoked: %w", nv.ErrNotFound)
+		return fmt.Errorf("revoked: %w", nv.ErrNotFound)
 	case consumed:
-		return fmt.Errorf("postgres: redeem grant: %w", nv.ErrConsumed)
+		return nv.ErrConsumed
 	default:
-		return fmt.Errorf("postgres: redeem grant: expired: %w", nv.ErrNotFound)
+		return fmt.Errorf("expired: %w", nv.ErrNotFound)
 	}
 }
 

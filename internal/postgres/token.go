@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -18,35 +19,43 @@ import (
 func (s *Store) SaveToken(ctx context.Context, t nv.AccessToken) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
+	if err := saveToken(ctx, s.pool, t); err != nil {
+		return fail(ctx, "save token", err)
+	}
+	return nil
+}
+
+// saveToken is SaveToken's statement, on q (the pool or a transaction).
+func saveToken(ctx context.Context, q querier, t nv.AccessToken) error {
 	args := []any{t.Hash, t.GrantID, t.ClientID, string(t.MSISDN), nonNil(t.Scopes), t.Purpose,
 		string(t.AuthMethod), t.Source, ts(t.IssuedAt), ts(t.ExpiresAt)}
 	const insert = `INSERT INTO tokens (hash, grant_id, client_id, msisdn, scopes, purpose, auth_method, source, issued_at, expires_at) `
 	var (
-		n   int64
+		tag pgconn.CommandTag
 		err error
 	)
 	if t.GrantID == "" {
-		n, err = s.exec(ctx, insert+`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`, args...)
+		tag, err = q.Exec(ctx, insert+`VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`, args...)
 	} else {
-		n, err = s.exec(ctx, insert+`
+		tag, err = q.Exec(ctx, insert+`
 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM grants WHERE id = $2 AND NOT revoked FOR SHARE
 ON CONFLICT DO NOTHING`, args...)
 	}
 	if err != nil {
-		return fail(ctx, "save token", err)
+		return err
 	}
-	if n == 1 {
+	if tag.RowsAffected() == 1 {
 		return nil
 	}
 	var one int
-	err = s.pool.QueryRow(ctx, "SELECT 1 FROM tokens WHERE hash = $1", t.Hash).Scan(&one)
+	err = q.QueryRow(ctx, "SELECT 1 FROM tokens WHERE hash = $1", t.Hash).Scan(&one)
 	switch {
 	case err == nil:
-		return fmt.Errorf("postgres: save token: %w", nv.ErrAlreadyExists)
+		return nv.ErrAlreadyExists
 	case errors.Is(err, pgx.ErrNoRows):
-		return fmt.Errorf("postgres: save token: grant gone or revoked: %w", nv.ErrNotFound)
+		return fmt.Errorf("grant gone or revoked: %w", nv.ErrNotFound)
 	default:
-		return fail(ctx, "save token", err)
+		return err
 	}
 }
 

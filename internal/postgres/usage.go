@@ -14,16 +14,17 @@ import (
 func (s *Store) RecordUsage(ctx context.Context, r nv.UsageRecord) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	scopes := r.Scopes
-	if scopes == nil {
-		scopes = []string{}
-	}
-	_, err := s.exec(ctx, `INSERT INTO usage_records (at, client_id, event, operation, purpose, scopes, result, source)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.At, r.ClientID, r.Event, r.Operation, r.Purpose, scopes, r.Result, r.Source)
-	if err != nil {
+	if err := recordUsage(ctx, s.pool, r); err != nil {
 		return fail(ctx, "record usage", err)
 	}
 	return nil
+}
+
+// recordUsage is RecordUsage's statement, on q (the pool or a transaction).
+func recordUsage(ctx context.Context, q querier, r nv.UsageRecord) error {
+	_, err := q.Exec(ctx, `INSERT INTO usage_records (at, client_id, event, operation, purpose, scopes, result, source)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, r.At, r.ClientID, r.Event, r.Operation, r.Purpose, nonNil(r.Scopes), r.Result, r.Source)
+	return err
 }
 
 // UsageRecords returns the records with from <= At < to, oldest first.

@@ -13,16 +13,24 @@ import (
 // pair is inserted, one whose record has expired at now is replaced, and
 // one still recorded gives nv.ErrConsumed.
 func (s *Store) ConsumeJTI(ctx context.Context, issuer, jti string, expiresAt, now time.Time) error {
-	n, err := s.exec(ctx, `
+	if err := s.write(ctx, func(tx *wtx) error { return consumeJTI(tx, issuer, jti, expiresAt, now) }); err != nil {
+		return fmt.Errorf("sqlite: consume jti: %w", err)
+	}
+	return nil
+}
+
+// consumeJTI is ConsumeJTI's statement, inside an op.
+func consumeJTI(tx *wtx, issuer, jti string, expiresAt, now time.Time) error {
+	n, err := tx.exec(`
 INSERT INTO jtis (issuer, jti, expires_at) VALUES (?, ?, ?)
 ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at
 WHERE jtis.expires_at <> 0 AND jtis.expires_at <= ?`,
 		issuer, jti, unixNano(expiresAt), unixNano(now))
 	if err != nil {
-		return fmt.Errorf("sqlite: consume jti: %w", err)
+		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("sqlite: consume jti: %w", nv.ErrConsumed)
+		return nv.ErrConsumed
 	}
 	return nil
 }
@@ -116,36 +124,38 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 // statement that only one caller can win. A grant whose ExpiresAt is not
 // after now is nv.ErrNotFound.
 func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte, now time.Time) error {
-	err := s.write(ctx, func(tx *wtx) error {
-		n, err := tx.exec(`
-UPDATE grants SET code_consumed = 1, data = ?
-WHERE id = ? AND code_consumed = 0 AND revoked = 0 AND (expires_at = 0 OR expires_at > ?)`,
-			data, id, unixNano(now))
-		if err != nil || n == 1 {
-			return err
-		}
-		// Lost: tell why. The outcome was decided above; this only explains it.
-		var (
-			consumed, revoked bool
-			expiresAt         int64
-		)
-		err = tx.queryRow("SELECT code_consumed, revoked, expires_at FROM grants WHERE id = ?", id).
-			Scan(&consumed, &revoked, &expiresAt)
-		switch {
-		case err != nil:
-			return notFound(err)
-		case revoked:
-			return fmt.Errorf("revoked: %w", nv.ErrNotFound)
-		case expiresAt != 0 && expiresAt <= unixNano(now):
-			return fmt.Errorf("expired: %w", nv.ErrNotFound)
-		default:
-			return nv.ErrConsumed
-		}
-	})
-	if err != nil {
+	if err := s.write(ctx, func(tx *wtx) error { return redeemGrant(tx, id, data, now) }); err != nil {
 		return fmt.Errorf("sqlite: redeem grant: %w", err)
 	}
 	return nil
+}
+
+// redeemGrant is RedeemGrant's statement, inside an op.
+func redeemGrant(tx *wtx, id string, data []byte, now time.Time) error {
+	n, err := tx.exec(`
+UPDATE grants SET code_consumed = 1, data = ?
+WHERE id = ? AND code_consumed = 0 AND revoked = 0 AND (expires_at = 0 OR expires_at > ?)`,
+		data, id, unixNano(now))
+	if err != nil || n == 1 {
+		return err
+	}
+	// Lost: tell why. The outcome was decided above; this only explains it.
+	var (
+		consumed, revoked bool
+		expiresAt         int64
+	)
+	err = tx.queryRow("SELECT code_consumed, revoked, expires_at FROM grants WHERE id = ?", id).
+		Scan(&consumed, &revoked, &expiresAt)
+	switch {
+	case err != nil:
+		return notFound(err)
+	case revoked:
+		return fmt.Errorf("revoked: %w", nv.ErrNotFound)
+	case expiresAt != 0 && expiresAt <= unixNano(now):
+		return fmt.Errorf("expired: %w", nv.ErrNotFound)
+	default:
+		return nv.ErrConsumed
+	}
 }
 
 // RevokeGrant marks the grant revoked and deletes its access tokens, in one

@@ -18,6 +18,14 @@ import (
 // runs alone, in order), so a RevokeGrant runs wholly before (the insert
 // finds the grant revoked) or wholly after (its DELETE removes the token).
 func (s *Store) SaveToken(ctx context.Context, t nv.AccessToken) error {
+	if err := s.write(ctx, func(tx *wtx) error { return saveToken(tx, t) }); err != nil {
+		return fmt.Errorf("sqlite: save token: %w", err)
+	}
+	return nil
+}
+
+// saveToken is SaveToken's statement, inside an op.
+func saveToken(tx *wtx, t nv.AccessToken) error {
 	args := []any{t.Hash, t.GrantID, t.ClientID, string(t.MSISDN), jsonList(t.Scopes), t.Purpose,
 		string(t.AuthMethod), t.Source, unixNano(t.IssuedAt), unixNano(t.ExpiresAt)}
 	query := `
@@ -30,27 +38,21 @@ SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
 WHERE EXISTS (SELECT 1 FROM grants WHERE id = ? AND revoked = 0) ON CONFLICT DO NOTHING`
 		args = append(args, t.GrantID)
 	}
-	err := s.write(ctx, func(tx *wtx) error {
-		n, err := tx.exec(query, args...)
-		if err != nil || n == 1 {
-			return err
-		}
-		// Nothing inserted: tell why. The outcome was decided above.
-		var one int
-		err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", t.Hash).Scan(&one)
-		switch {
-		case err == nil:
-			return nv.ErrAlreadyExists
-		case errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound)
-		default:
-			return err
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: save token: %w", err)
+	n, err := tx.exec(query, args...)
+	if err != nil || n == 1 {
+		return err
 	}
-	return nil
+	// Nothing inserted: tell why. The outcome was decided above.
+	var one int
+	err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", t.Hash).Scan(&one)
+	switch {
+	case err == nil:
+		return nv.ErrAlreadyExists
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound)
+	default:
+		return err
+	}
 }
 
 const tokenColumns = "hash, grant_id, client_id, msisdn, scopes, purpose, auth_method, source, issued_at, expires_at"

@@ -31,12 +31,17 @@ ON CONFLICT (client_id, day) DO UPDATE SET calls = calls + 1 WHERE calls < ?`,
 
 // RecordUsage stores one usage record in one INSERT.
 func (s *Store) RecordUsage(ctx context.Context, r nv.UsageRecord) error {
-	_, err := s.exec(ctx, `INSERT INTO usage_records (at, client_id, event, operation, purpose, scopes, result, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		unixNano(r.At), r.ClientID, r.Event, r.Operation, r.Purpose, strings.Join(r.Scopes, " "), r.Result, r.Source)
-	if err != nil {
+	if err := s.write(ctx, func(tx *wtx) error { return recordUsage(tx, r) }); err != nil {
 		return fmt.Errorf("sqlite: record usage: %w", err)
 	}
 	return nil
+}
+
+// recordUsage is RecordUsage's statement, inside an op.
+func recordUsage(tx *wtx, r nv.UsageRecord) error {
+	_, err := tx.exec(`INSERT INTO usage_records (at, client_id, event, operation, purpose, scopes, result, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		unixNano(r.At), r.ClientID, r.Event, r.Operation, r.Purpose, strings.Join(r.Scopes, " "), r.Result, r.Source)
+	return err
 }
 
 // UsageRecords returns the records with from <= At < to, oldest first.

@@ -1,0 +1,47 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/numbergate/numbergate/internal/nv"
+)
+
+// IssueToken stores a /token request's writes as one op of the writer: the
+// jti (first), the redemption, the token and its usage record, with the
+// statements of ConsumeJTI, RedeemGrant, SaveToken and RecordUsage. The op
+// runs inside its own savepoint, so a failed step undoes the steps before
+// it and nothing of the request is stored; its batch-mates are unaffected.
+// Being one op of the one writer, it runs wholly before or wholly after any
+// other write (a RevokeGrant, a concurrent redemption of the same code).
+func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
+	if ti.Token.GrantID == "" {
+		return errors.New("sqlite: issue token: the token names no grant to redeem")
+	}
+	err := s.write(ctx, func(tx *wtx) error {
+		if ti.JTI.ID != "" {
+			err := consumeJTI(tx, ti.JTI.Issuer, ti.JTI.ID, ti.JTI.ExpiresAt, ti.Now)
+			if errors.Is(err, nv.ErrConsumed) {
+				return nv.ErrJTIReplayed
+			}
+			if err != nil {
+				return fmt.Errorf("consume jti: %w", err)
+			}
+		}
+		if err := redeemGrant(tx, ti.Token.GrantID, ti.GrantData, ti.Now); err != nil {
+			return fmt.Errorf("redeem grant: %w", err)
+		}
+		if err := saveToken(tx, ti.Token); err != nil {
+			return fmt.Errorf("save token: %w", err)
+		}
+		if err := recordUsage(tx, ti.Usage); err != nil {
+			return fmt.Errorf("record usage: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: issue token: %w", err)
+	}
+	return nil
+}
