@@ -38,10 +38,12 @@ import (
 const benchUsage = `usage: numbergate bench <flow|verify|radius|mixed|baseline> [flags]
 
 Drives a running numbergate as its real parties would (internal/loadgen) and
-reports throughput, latency percentiles, errors, the server's CPU seconds per
-operation and the ratio to "baseline", a trivial net/http JSON handler run
-by the same client code in the same invocation (this machine's ceiling for
-HTTP work).
+reports throughput, latency percentiles, errors, the server's CPU
+milliseconds per operation (with --pid or --admin), this load generator's
+own CPU milliseconds per operation ("bench CPU ms/op": what it takes of the
+cores it may share with the server), and the ratio to "baseline", a trivial
+net/http JSON handler run by the same client code in the same invocation
+(this machine's ceiling for HTTP work).
 
   flow      complete flows: /authorize as the device, /token with a fresh
             ES256 client assertion, /verify; every answer checked
@@ -101,6 +103,10 @@ type benchResult struct {
 	CPUPerOpms float64 `json:"server_cpu_ms_per_op,omitempty"`
 	// CPUSource says whose CPU time CPUPerOpms is.
 	CPUSource string `json:"cpu_source,omitempty"`
+	// BenchCPUPerOpms is the CPU time this process (the load generator)
+	// used per operation during the run, from /proc/self/stat: what the
+	// generator takes of the machine the server shares with it.
+	BenchCPUPerOpms float64 `json:"bench_cpu_ms_per_op,omitempty"`
 	// Ratio is PerSecond over the baseline's requests per second.
 	Ratio float64 `json:"ratio_to_baseline,omitempty"`
 	// Lost and Misapplied count RADIUS subscribers whose stored session
@@ -220,17 +226,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func printBenchTable(w io.Writer, rep benchReport) {
 	fmt.Fprintf(w, "numbergate bench %s, %s, %d CPUs, load average %s\n", rep.Mode, rep.Started.Format(time.RFC3339), rep.CPUs, rep.Load)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tops\terrors\tops/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tserver CPU ms/op\tvs baseline\t")
+	fmt.Fprintln(tw, "run\tops\terrors\tops/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tserver CPU ms/op\tbench CPU ms/op\tvs baseline\t")
 	for _, r := range rep.Results {
-		cpu, ratio := "-", "-"
+		cpu, bcpu, ratio := "-", "-", "-"
 		if r.CPUSource != "" {
 			cpu = fmt.Sprintf("%.3f", r.CPUPerOpms)
+		}
+		if r.BenchCPUPerOpms > 0 {
+			bcpu = fmt.Sprintf("%.3f", r.BenchCPUPerOpms)
 		}
 		if r.Ratio > 0 {
 			ratio = fmt.Sprintf("%.3f", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
-			r.Name, r.Ops, r.Errors, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.Maxms, cpu, ratio)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t\n",
+			r.Name, r.Ops, r.Errors, r.PerSecond, r.P50ms, r.P90ms, r.P99ms, r.Maxms, cpu, bcpu, ratio)
 	}
 	tw.Flush()
 	for _, r := range rep.Results {
@@ -319,29 +328,48 @@ func progressLoop(ctx context.Context, w io.Writer, rs ...*recorder) {
 	}
 }
 
+// cpuUse is the CPU seconds a measured run used: the server's and this
+// process's (the load generator's); -1 when unknown.
+type cpuUse struct{ server, bench float64 }
+
 // measure runs fn for d with progress, and returns the elapsed time and
-// the server CPU seconds it used (or -1).
-func measure(ctx context.Context, d time.Duration, cpu *cpuMeter, progress io.Writer, fn func(context.Context), rs ...*recorder) (time.Duration, float64) {
+// the CPU seconds the server and this process used meanwhile.
+func measure(ctx context.Context, d time.Duration, cpu *cpuMeter, progress io.Writer, fn func(context.Context), rs ...*recorder) (time.Duration, cpuUse) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	pctx, pcancel := context.WithCancel(ctx)
 	go progressLoop(pctx, progress, rs...)
-	c0 := cpu.seconds()
+	self := selfCPU()
+	c0, b0 := cpu.seconds(), self.seconds()
 	t0 := time.Now()
 	fn(ctx)
 	elapsed := time.Since(t0)
-	c1 := cpu.seconds()
+	c1, b1 := cpu.seconds(), self.seconds()
 	pcancel()
-	if c0 < 0 || c1 < 0 {
-		return elapsed, -1
+	use := cpuUse{server: -1, bench: -1}
+	if c0 >= 0 && c1 >= 0 {
+		use.server = c1 - c0
 	}
-	return elapsed, c1 - c0
+	if b0 >= 0 && b1 >= 0 {
+		use.bench = b1 - b0
+	}
+	return elapsed, use
 }
 
-func withCPU(r benchResult, cpuSec float64, cpu *cpuMeter) benchResult {
-	if cpuSec >= 0 && r.Ops > 0 {
-		r.CPUPerOpms = cpuSec * 1000 / float64(r.Ops)
+// selfCPU reads this process's CPU time (/proc/self/stat by PID).
+func selfCPU() *cpuMeter { return newCPUMeter(os.Getpid(), "") }
+
+// withCPU sets the per-operation CPU columns of r from a run's use.
+func withCPU(r benchResult, use cpuUse, cpu *cpuMeter) benchResult {
+	if r.Ops == 0 {
+		return r
+	}
+	if use.server >= 0 {
+		r.CPUPerOpms = use.server * 1000 / float64(r.Ops)
 		r.CPUSource = cpu.source
+	}
+	if use.bench >= 0 {
+		r.BenchCPUPerOpms = use.bench * 1000 / float64(r.Ops)
 	}
 	return r
 }
@@ -369,8 +397,8 @@ func benchBaseline(ctx context.Context, users int, d time.Duration, progress io.
 	url := "http://" + ln.Addr().String() + "/verify"
 	client := loadgen.NewHTTPClient()
 	rec := &recorder{name: "baseline"}
-	self := newCPUMeter(os.Getpid(), "")
-	elapsed, cpuSec := measure(ctx, d, self, progress, func(ctx context.Context) {
+	self := selfCPU()
+	elapsed, use := measure(ctx, d, self, progress, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		for range users {
 			wg.Go(func() {
@@ -386,7 +414,8 @@ func benchBaseline(ctx context.Context, users int, d time.Duration, progress io.
 		}
 		wg.Wait()
 	}, rec)
-	r := withCPU(rec.result(elapsed), cpuSec, self)
+	r := withCPU(rec.result(elapsed), use, self)
+	r.BenchCPUPerOpms = 0 // the same process: all of it is in the server column
 	if r.CPUSource != "" {
 		r.CPUSource = "this process (handler and load generator together)"
 	}
@@ -499,8 +528,8 @@ func benchFlowMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress io.
 	if err != nil {
 		return nil, err
 	}
-	elapsed, cpuSec := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) { fl.Run(ctx) }, rec)
-	r := withCPU(rec.result(elapsed), cpuSec, cpu)
+	elapsed, use := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) { fl.Run(ctx) }, rec)
+	r := withCPU(rec.result(elapsed), use, cpu)
 	r.Notes = append(r.Notes, fmt.Sprintf("%d users; latency is the whole flow (authorize + token + verify, 3 HTTP requests)", o.users))
 	return []benchResult{r}, nil
 }
@@ -540,7 +569,7 @@ func benchVerifyMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress i
 	}
 	flow := &loadgen.Flow{Client: c, HTTP: client}
 	rec := &recorder{name: "verify"}
-	elapsed, cpuSec := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) {
+	elapsed, use := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		for range o.users {
 			wg.Go(func() {
@@ -562,7 +591,7 @@ func benchVerifyMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress i
 		}
 		wg.Wait()
 	}, rec)
-	r := withCPU(rec.result(elapsed), cpuSec, cpu)
+	r := withCPU(rec.result(elapsed), use, cpu)
 	if left := len(tokens); left == 0 && elapsed < o.duration {
 		r.Notes = append(r.Notes, fmt.Sprintf("every minted token was spent after %.1fs: raise --tokens for a longer run", elapsed.Seconds()))
 	}
@@ -645,11 +674,11 @@ func benchRadiusMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress i
 	}
 	var rep loadgen.AccountingReport
 	var runErr error
-	elapsed, cpuSec := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) { rep, runErr = acc.Run(ctx) }, rec)
+	elapsed, use := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) { rep, runErr = acc.Run(ctx) }, rec)
 	if runErr != nil {
 		return nil, fmt.Errorf("bench: radius: %w", runErr)
 	}
-	r := withCPU(rec.result(elapsed), cpuSec, cpu)
+	r := withCPU(rec.result(elapsed), use, cpu)
 	r.Notes = append(r.Notes, fmt.Sprintf("%d gateways (one request in flight each), %d subscribers; an error is a request with no answer within 2 s", o.gateways, o.subscribers))
 	if err := checkSessions(ctx, o, rep, &r); err != nil {
 		return nil, err
@@ -705,7 +734,7 @@ func benchMixedMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress io
 	}
 	var rep loadgen.AccountingReport
 	var runErr error
-	elapsed, cpuSec := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) {
+	elapsed, use := measure(ctx, o.duration, cpu, progress, func(ctx context.Context) {
 		var wg sync.WaitGroup
 		wg.Go(func() { fl.Run(ctx) })
 		wg.Go(func() { rep, runErr = acc.Run(ctx) })
@@ -716,10 +745,14 @@ func benchMixedMode(ctx context.Context, o benchOpts, cpu *cpuMeter, progress io
 	}
 	f := rrec.result(elapsed)
 	fr := frec.result(elapsed)
-	if cpuSec >= 0 {
+	if use.server >= 0 {
 		f.CPUSource, fr.CPUSource = cpu.source+" (both loads together, per op of either)", cpu.source+" (both loads together, per op of either)"
-		per := cpuSec * 1000 / float64(max(fr.Ops+f.Ops, 1))
+		per := use.server * 1000 / float64(max(fr.Ops+f.Ops, 1))
 		f.CPUPerOpms, fr.CPUPerOpms = per, per
+	}
+	if use.bench >= 0 { // likewise both loads together, per op of either
+		per := use.bench * 1000 / float64(max(fr.Ops+f.Ops, 1))
+		f.BenchCPUPerOpms, fr.BenchCPUPerOpms = per, per
 	}
 	if err := checkSessions(ctx, o, rep, &f); err != nil {
 		return nil, err

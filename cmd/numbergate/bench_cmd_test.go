@@ -41,8 +41,8 @@ func benchRow(t *testing.T, rep benchReport, name string) benchResult {
 
 // TestBenchSandbox: bench flow and verify against the real sandbox, with
 // the baseline in the same run: every answer checked, no errors, the
-// server's CPU read (in-process here: this test's own /proc entry), a
-// ratio to the baseline, and the table form.
+// server's CPU read (in-process here: this test's own /proc entry), the
+// generator's own CPU, a ratio to the baseline, and the table form.
 func TestBenchSandbox(t *testing.T) {
 	dir := t.TempDir()
 	startSandbox(t, dir)
@@ -57,6 +57,11 @@ func TestBenchSandbox(t *testing.T) {
 	if flow.Ops == 0 || flow.Errors != 0 || flow.Ratio <= 0 || flow.P99ms <= 0 || flow.CPUSource == "" {
 		t.Errorf("flow row %+v", flow)
 	}
+	// The generator's own CPU: 400 ms of flows (ECDSA assertions, HTTP)
+	// take far more than the 10 ms resolution of /proc/self/stat.
+	if flow.BenchCPUPerOpms <= 0 || base.BenchCPUPerOpms != 0 {
+		t.Errorf("bench CPU ms/op: flow %v, baseline %v (want > 0 and none: the baseline's handler runs in the bench process)", flow.BenchCPUPerOpms, base.BenchCPUPerOpms)
+	}
 
 	rep = runBenchJSON(t, "verify", "--client", client, "--users", "2", "--tokens", "40", "--duration", "5s", "--baseline", "0")
 	if v := benchRow(t, rep, "verify"); v.Ops != 40 || v.Errors != 0 {
@@ -67,7 +72,7 @@ func TestBenchSandbox(t *testing.T) {
 	if err := run(t.Context(), []string{"bench", "baseline", "--duration", "100ms", "--users", "1", "--progress=false"}, os.Getenv, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "p99 ms") || !strings.Contains(out.String(), "load average") {
+	if !strings.Contains(out.String(), "p99 ms") || !strings.Contains(out.String(), "bench CPU ms/op") || !strings.Contains(out.String(), "load average") {
 		t.Errorf("table output:\n%s", out.String())
 	}
 }
