@@ -96,9 +96,9 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	routes := server.Routes{
 		Authz: az.Routes(),
 		API: api.NewHandler(c.store, api.Options{
-			Logger:  c.log,
-			Observe: func(op, code string) { m.APICalls.WithLabelValues(op, code).Inc() },
-			Usage:   recordUsage,
+			Logger:     c.log,
+			Observe:    func(op, code string) { m.APICalls.WithLabelValues(op, code).Inc() },
+			UsageStore: c.store,
 		}),
 		Instrument: m.Instrument,
 	}

@@ -44,6 +44,12 @@ type Options struct {
 	// found (client, purpose, scopes, source, result; never the number),
 	// for billing. It must be safe for concurrent use.
 	Usage func(ctx context.Context, r nv.UsageRecord)
+	// UsageStore, if set, keeps those usage records instead of Usage: each
+	// is written in the same atomic store operation that consumes the
+	// token (nv.TokenUsageStore.ConsumeTokenFor), so a call costs one
+	// durable write, not two, and a record exists if and only if its
+	// token was consumed. Tokens are then consumed through it.
+	UsageStore nv.TokenUsageStore
 }
 
 type handler struct {
@@ -52,13 +58,19 @@ type handler struct {
 	log     *slog.Logger
 	observe func(operation, code string)
 	usage   func(ctx context.Context, r nv.UsageRecord)
+	// usageStore, when set, consumes tokens and stores their usage
+	// records in one write (usage is then not called).
+	usageStore nv.TokenUsageStore
 }
 
 // NewHandler returns the Number Verification v2 API. It answers every path
 // it is given: mount it at BasePath+"/" (or at "/" of a dedicated listener);
 // paths that are not an operation get 404 NOT_FOUND.
 func NewHandler(tokens nv.TokenStore, opts Options) http.Handler {
-	h := &handler{tokens: tokens, now: opts.Now, log: opts.Logger, observe: opts.Observe, usage: opts.Usage}
+	h := &handler{tokens: tokens, now: opts.Now, log: opts.Logger, observe: opts.Observe, usage: opts.Usage, usageStore: opts.UsageStore}
+	if h.usageStore != nil {
+		h.usage = nil
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -163,22 +175,44 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorize consumes the token (single use) and checks its scope and how its
-// subscriber was authenticated; it returns the subscriber's number.
+// subscriber was authenticated; it returns the subscriber's number. With a
+// usage store, the call's usage record is stored with the consumption.
 func (h *handler) authorize(ctx context.Context, x *exchange, scope string) (nv.PhoneNumber, error) {
-	t, err := h.tokens.ConsumeToken(ctx, x.tokenHash, h.now())
+	now := h.now()
+	var (
+		t   nv.AccessToken
+		err error
+	)
+	if h.usageStore != nil {
+		op := x.op
+		t, err = h.usageStore.ConsumeTokenFor(ctx, x.tokenHash, now, func(t nv.AccessToken, err error) (nv.UsageRecord, bool) {
+			_, err = tokenAnswer(t, err, scope)
+			return usageRecord(t, op, resultCode(err), now), true
+		})
+	} else {
+		t, err = h.tokens.ConsumeToken(ctx, x.tokenHash, now)
+	}
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, nv.ErrExpired):
+		x.clientID, x.token = t.ClientID, &t
+		return tokenAnswer(t, err, scope)
 	case errors.Is(err, nv.ErrNotFound):
 		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token is unknown or has been revoked. A new authentication is required.")
-	case errors.Is(err, nv.ErrExpired):
-		x.clientID, x.token = t.ClientID, &t
-		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has expired. A new authentication is required.")
 	case errors.Is(err, nv.ErrConsumed):
 		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has already been used: Number Verification access tokens are single-use. A new authentication is required.")
 	default:
 		return "", fmt.Errorf("consume token: %w", err)
 	}
-	x.clientID, x.token = t.ClientID, &t
+}
+
+// tokenAnswer is what a call answers once its token is consumed (err is
+// nil, or nv.ErrExpired): the subscriber's number, or the error to send. It
+// is a pure function, so the usage record can be decided inside the store
+// operation that consumes the token.
+func tokenAnswer(t nv.AccessToken, err error, scope string) (nv.PhoneNumber, error) {
+	if err != nil {
+		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token has expired. A new authentication is required.")
+	}
 	if !t.HasScope(scope) {
 		return "", nv.Errorf(nv.CodePermissionDenied, "Client does not have sufficient permissions to perform this action: the access token lacks scope %s.", scope)
 	}
@@ -190,6 +224,21 @@ func (h *handler) authorize(ctx context.Context, x *exchange, scope string) (nv.
 		return "", fmt.Errorf("token of client %q holds no valid phone number", t.ClientID)
 	}
 	return phone, nil
+}
+
+// resultCode is the code an answer with err carries: CodeOK for nil.
+func resultCode(err error) string {
+	if err == nil {
+		return CodeOK
+	}
+	info, _ := ErrorInfoFor(err)
+	return info.Code
+}
+
+// usageRecord is the usage record of an API call answered with code.
+func usageRecord(t nv.AccessToken, op, code string, now time.Time) nv.UsageRecord {
+	return nv.UsageRecord{At: now.UTC(), ClientID: t.ClientID, Event: nv.UsageAPICall, Operation: op,
+		Purpose: t.Purpose, Scopes: t.Scopes, Result: code, Source: t.Source}
 }
 
 func (h *handler) ok(w http.ResponseWriter, r *http.Request, x *exchange, body any) {
@@ -222,9 +271,7 @@ func (h *handler) record(r *http.Request, x *exchange, status int, code string, 
 		h.observe(x.op, code)
 	}
 	if h.usage != nil && x.token != nil {
-		t := x.token
-		h.usage(r.Context(), nv.UsageRecord{At: h.now().UTC(), ClientID: t.ClientID, Event: nv.UsageAPICall, Operation: x.op,
-			Purpose: t.Purpose, Scopes: t.Scopes, Result: code, Source: t.Source})
+		h.usage(r.Context(), usageRecord(*x.token, x.op, code, h.now()))
 	}
 	level := slog.LevelInfo
 	if status >= 500 {

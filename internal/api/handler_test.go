@@ -43,11 +43,15 @@ func newFixture(t testing.TB) *fixture {
 	return newFixtureOn(openStore(t))
 }
 
+// newFixtureOn builds the handler on store; a store that can keep usage
+// records with the token's consumption (as serve's can) is given them.
 func newFixtureOn(store nv.TokenStore) *fixture {
 	f := &fixture{store: store, now: t0, logs: &bytes.Buffer{}}
+	usage, _ := store.(nv.TokenUsageStore)
 	f.h = api.NewHandler(f.store, api.Options{
-		Now:    func() time.Time { return f.now },
-		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		UsageStore: usage,
+		Now:        func() time.Time { return f.now },
+		Logger:     slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Observe: func(op, code string) {
 			f.mu.Lock()
 			f.observed = append(f.observed, op+" "+code)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -11,9 +12,10 @@ import (
 // memTokens is a minimal nv.TokenStore with the documented semantics, for
 // the handler tests and the benchmark.
 type memTokens struct {
-	mu   sync.Mutex
-	m    map[string]nv.AccessToken
-	used map[string]bool
+	mu      sync.Mutex
+	m       map[string]nv.AccessToken
+	used    map[string]bool
+	records []nv.UsageRecord // stored by ConsumeTokenFor
 }
 
 func newMemTokens() *memTokens {
@@ -55,4 +57,17 @@ func (s *memTokens) Token(_ context.Context, hash string) (nv.AccessToken, error
 		return nv.AccessToken{}, nv.ErrNotFound
 	}
 	return t, nil
+}
+
+func (s *memTokens) ConsumeTokenFor(ctx context.Context, hash string, now time.Time, record nv.UsageRecorder) (nv.AccessToken, error) {
+	t, err := s.ConsumeToken(ctx, hash, now)
+	if err != nil && !errors.Is(err, nv.ErrExpired) || record == nil {
+		return t, err
+	}
+	if r, ok := record(t, err); ok {
+		s.mu.Lock()
+		s.records = append(s.records, r)
+		s.mu.Unlock()
+	}
+	return t, err
 }

@@ -169,6 +169,7 @@ type Store interface {
 	NetworkSessionStore
 	UsageStore
 	TokenIssuer
+	TokenUsageStore
 	// Collect deletes rows whose lifetime ended before now and returns how
 	// many it removed.
 	Collect(ctx context.Context, now time.Time) (int, error)

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -67,7 +66,7 @@ func scanToken(row *sql.Row) (nv.AccessToken, error) {
 	if err != nil {
 		return nv.AccessToken{}, err
 	}
-	if err := json.Unmarshal([]byte(scopes), &t.Scopes); err != nil {
+	if t.Scopes, err = decodeScopes(scopes); err != nil {
 		return nv.AccessToken{}, err
 	}
 	t.MSISDN = nv.PhoneNumber(msisdn)
@@ -82,30 +81,7 @@ func scanToken(row *sql.Row) (nv.AccessToken, error) {
 // a used one nv.ErrConsumed; a token whose ExpiresAt is not after now is
 // consumed all the same and returned with nv.ErrExpired.
 func (s *Store) ConsumeToken(ctx context.Context, hash string, now time.Time) (nv.AccessToken, error) {
-	var t nv.AccessToken
-	err := s.write(ctx, func(tx *wtx) error {
-		var err error
-		t, err = scanToken(tx.queryRow(
-			"UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL RETURNING "+tokenColumns,
-			unixNano(now), hash))
-		if errors.Is(err, sql.ErrNoRows) {
-			// Lost: tell why. The outcome was decided above; this only explains it.
-			var one int
-			err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", hash).Scan(&one)
-			if err == nil {
-				err = nv.ErrConsumed
-			}
-			return notFound(err)
-		}
-		return err
-	})
-	if err != nil {
-		return nv.AccessToken{}, fmt.Errorf("sqlite: consume token: %w", err)
-	}
-	if !t.ExpiresAt.After(now) {
-		return t, fmt.Errorf("sqlite: consume token: %w", nv.ErrExpired)
-	}
-	return t, nil
+	return s.ConsumeTokenFor(ctx, hash, now, nil)
 }
 
 // Token returns a token by hash without consuming it (nv.ErrNotFound if

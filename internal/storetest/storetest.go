@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"Tokens", testTokens},
 		{"TokenExpired", testTokenExpired},
 		{"ConsumeTokenConcurrent", testConsumeTokenConcurrent},
+		{"ConsumeTokenFor", testConsumeTokenFor},
+		{"ConsumeTokenForConcurrent", testConsumeTokenForConcurrent},
 		{"StaticRoutes", testStaticRoutes},
 		{"NetworkSessionStart", testSessionStart},
 		{"NetworkSessionStop", testSessionStop},
