@@ -111,7 +111,8 @@ func TestServeRADIUS(t *testing.T) {
 	// The write path's backpressure is visible to the operator.
 	metrics := getBody(t, n.admin+"/metrics")
 	for _, name := range []string{"numbergate_radius_queue_depth ", "numbergate_store_write_queue ",
-		"numbergate_store_write_batches_total ", "numbergate_store_writes_total "} {
+		"numbergate_store_write_batches_total ", "numbergate_store_writes_total ",
+		"numbergate_store_write_batches_rerun_total "} {
 		if !strings.Contains(metrics, "\n"+name) {
 			t.Errorf("/metrics has no %s", name)
 		}

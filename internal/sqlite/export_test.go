@@ -12,13 +12,14 @@ import (
 // write, since the writer owns the write connection.
 func LimitPages(ctx context.Context, s *Store, n int) error {
 	return s.write(ctx, func(tx *wtx) error {
-		if n == 0 {
-			if err := tx.queryRow("PRAGMA page_count").Scan(&n); err != nil {
+		pages := n // n stays as given: the op may run twice (writer.go)
+		if pages == 0 {
+			if err := tx.queryRow("PRAGMA page_count").Scan(&pages); err != nil {
 				return err
 			}
 		}
 		var got int
-		return tx.queryRow(fmt.Sprintf("PRAGMA max_page_count = %d", n)).Scan(&got)
+		return tx.queryRow(fmt.Sprintf("PRAGMA max_page_count = %d", pages)).Scan(&got)
 	})
 }
 

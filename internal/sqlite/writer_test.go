@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,10 +31,11 @@ func openTest(t *testing.T) *Store {
 func holdWriter(t *testing.T, s *Store) (release func()) {
 	t.Helper()
 	started, rel := make(chan struct{}), make(chan struct{})
+	var once sync.Once // re-runnable: an op may run twice (writer.go)
 	done := make(chan error, 1)
 	go func() {
 		done <- s.write(context.Background(), func(*wtx) error {
-			close(started)
+			once.Do(func() { close(started) })
 			<-rel
 			return nil
 		})
@@ -321,10 +325,11 @@ func TestCancelWhileRunning(t *testing.T) {
 	s := openTest(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	inside := make(chan struct{})
+	var once sync.Once
 	res := make(chan error, 1)
 	go func() {
 		res <- s.write(ctx, func(tx *wtx) error {
-			close(inside)
+			once.Do(func() { close(inside) })
 			time.Sleep(20 * time.Millisecond) // the caller cancels meanwhile
 			_, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('iss', 'running', 0)")
 			return err
@@ -418,5 +423,258 @@ func TestBatchDiskFull(t *testing.T) {
 	var check string
 	if err := s.r.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil || check != "ok" {
 		t.Errorf("quick_check = %q, %v", check, err)
+	}
+}
+
+// inOrder runs the calls as one batch, queued in the order given (each
+// waits until the one before it is queued), and returns their errors and
+// the change in the writer's counters.
+func inOrder(t *testing.T, s *Store, calls ...func(context.Context) error) ([]error, WriteStats) {
+	t.Helper()
+	release := holdWriter(t, s)
+	before := s.WriteStats()
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, call := range calls {
+		wg.Go(func() { errs[i] = call(t.Context()) })
+		waitQueued(t, s, i+1)
+	}
+	release()
+	wg.Wait()
+	after := s.WriteStats()
+	d := WriteStats{
+		Batches: after.Batches - before.Batches, Ops: after.Ops - before.Ops,
+		Failed: after.Failed - before.Failed, Aborted: after.Aborted - before.Aborted,
+		Reruns: after.Reruns - before.Reruns,
+	}
+	if d.Batches != 1 || d.Ops != uint64(len(calls)) {
+		t.Errorf("the calls ran as %d ops in %d batches, want %d in 1", d.Ops, d.Batches, len(calls))
+	}
+	return errs, d
+}
+
+// countingOp is a write that counts its runs and inserts a jti with a
+// plain INSERT, so that a run which found the row of an earlier run of the
+// same batch (leftover state) fails on the primary key. seen records, per
+// run, how many jtis with its issuer the run found before inserting.
+type countingOp struct {
+	s    *Store
+	id   string
+	runs atomic.Int32
+	mu   sync.Mutex
+	seen []int
+}
+
+func (c *countingOp) call(ctx context.Context) error {
+	return c.s.write(ctx, func(tx *wtx) error {
+		c.runs.Add(1) // test instrumentation: counting the runs is the point
+		var n int
+		if err := tx.queryRow("SELECT count(*) FROM jtis WHERE issuer = 'count'").Scan(&n); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.seen = append(c.seen, n)
+		c.mu.Unlock()
+		_, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('count', ?, 0)", c.id)
+		return err
+	})
+}
+
+// TestBatchAllSucceedRunOnce: a batch whose ops all succeed runs each op
+// once, with no re-run.
+func TestBatchAllSucceedRunOnce(t *testing.T) {
+	s := openTest(t)
+	ops := []*countingOp{{s: s, id: "a"}, {s: s, id: "b"}, {s: s, id: "c"}}
+	var calls []func(context.Context) error
+	for _, o := range ops {
+		calls = append(calls, o.call)
+	}
+	errs, d := inOrder(t, s, calls...)
+	outcome(t, "batch", errs, []error{nil, nil, nil})
+	for _, o := range ops {
+		if n := o.runs.Load(); n != 1 {
+			t.Errorf("op %s ran %d times, want 1", o.id, n)
+		}
+	}
+	if d.Reruns != 0 || d.Failed != 0 {
+		t.Errorf("re-runs %d, failed %d; want 0 and 0", d.Reruns, d.Failed)
+	}
+}
+
+// TestBatchFailureInTheMiddle: the fourth op of six fails; the batch is
+// run again with a savepoint per op, so the failing op fails alone and the
+// others commit exactly once (a counter incremented before the failure is
+// incremented once, not twice), and each op before the failure ran twice,
+// the second time on the database as it was before the batch.
+func TestBatchFailureInTheMiddle(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	if err := s.SaveToken(ctx, liveToken("taken")); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now()
+	quota := func(client string) func(context.Context) error {
+		return func(ctx context.Context) error {
+			ok, err := s.TakeDailyQuota(ctx, client, day, 10)
+			if err == nil && !ok {
+				err = errors.New("quota refused")
+			}
+			return err
+		}
+	}
+	counted := &countingOp{s: s, id: "x"}
+	after := &countingOp{s: s, id: "y"}
+	errs, d := inOrder(t, s,
+		quota("before"),
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("m-1")) },
+		counted.call,
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("taken")) }, // fails
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("m-2")) },
+		after.call,
+	)
+	outcome(t, "batch", errs, []error{nil, nil, nil, nv.ErrAlreadyExists, nil, nil})
+	if d.Reruns != 1 || d.Failed != 1 || d.Aborted != 0 {
+		t.Errorf("re-runs %d, failed %d, aborted %d; want 1, 1, 0", d.Reruns, d.Failed, d.Aborted)
+	}
+	if n := counted.runs.Load(); n != 2 {
+		t.Errorf("the op before the failure ran %d times, want 2 (first try, then the re-run)", n)
+	}
+	if !slices.Equal(counted.seen, []int{0, 0}) {
+		t.Errorf("the op before the failure saw %v jtis on its runs, want [0 0]: its re-run saw its first run's write", counted.seen)
+	}
+	if n := after.runs.Load(); n != 1 {
+		t.Errorf("the op after the failure ran %d times, want 1 (only in the re-run)", n)
+	}
+	// The quota was counted once: one more call fits under a limit of 2,
+	// then none.
+	for i, want := range []bool{true, false} {
+		if ok, err := s.TakeDailyQuota(ctx, "before", day, 2); err != nil || ok != want {
+			t.Errorf("TakeDailyQuota #%d after the batch = %v, %v; want %v (the batch counted once)", i+2, ok, err, want)
+		}
+	}
+	for _, h := range []string{"m-1", "m-2"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("token %s saved next to the failure: %v", h, err)
+		}
+	}
+	for _, id := range []string{"x", "y"} {
+		if err := s.ConsumeJTI(ctx, "count", id, time.Time{}, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+			t.Errorf("jti %s written next to the failure: ConsumeJTI = %v, want ErrConsumed", id, err)
+		}
+	}
+}
+
+// TestBatchRerunOutputs: ops that return values (Collect's count,
+// ConsumeToken's token) and run twice because a later op of their batch
+// failed report what their committed run did, not the sum of both runs or
+// what the first run left behind.
+func TestBatchRerunOutputs(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	past := time.Now().Add(-time.Hour)
+	for _, id := range []string{"old-1", "old-2", "old-3"} {
+		if err := s.ConsumeJTI(ctx, "iss", id, past, past.Add(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range []string{"c-tok", "taken"} {
+		if err := s.SaveToken(ctx, liveToken(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		collected int
+		consumed  nv.AccessToken
+	)
+	errs, d := inOrder(t, s,
+		func(ctx context.Context) (err error) { collected, err = s.Collect(ctx, time.Now()); return err },
+		func(ctx context.Context) (err error) {
+			consumed, err = s.ConsumeToken(ctx, "c-tok", time.Now())
+			return err
+		},
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("taken")) }, // fails
+	)
+	outcome(t, "batch", errs, []error{nil, nil, nv.ErrAlreadyExists})
+	if d.Reruns != 1 {
+		t.Errorf("re-runs %d, want 1", d.Reruns)
+	}
+	if collected != 3 {
+		t.Errorf("Collect run twice in one batch = %d, want 3", collected)
+	}
+	if consumed.Hash != "c-tok" {
+		t.Errorf("ConsumeToken run twice in one batch returned %+v, want the token", consumed)
+	}
+	if _, err := s.ConsumeToken(ctx, "c-tok", time.Now()); !errors.Is(err, nv.ErrConsumed) {
+		t.Errorf("ConsumeToken after the batch = %v, want ErrConsumed", err)
+	}
+}
+
+// TestBatchPanic: an op that panics fails alone, in the middle of a batch
+// and in a batch of its own; the writer keeps serving.
+func TestBatchPanic(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	panics := func(ctx context.Context) error {
+		return s.write(ctx, func(tx *wtx) error {
+			if _, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('panic', 'p', 0)"); err != nil {
+				return err
+			}
+			panic("a bug in one op")
+		})
+	}
+	errs, d := inOrder(t, s,
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("p-1")) },
+		panics,
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("p-2")) },
+	)
+	outcome(t, "batch", []error{errs[0], errs[2]}, []error{nil, nil})
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "panic") {
+		t.Errorf("panicking op = %v, want an error telling of the panic", errs[1])
+	}
+	if d.Reruns != 1 || d.Failed != 1 {
+		t.Errorf("re-runs %d, failed %d; want 1 and 1", d.Reruns, d.Failed)
+	}
+	for _, h := range []string{"p-1", "p-2"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("token %s saved next to the panic: %v", h, err)
+		}
+	}
+	if err := panics(ctx); err == nil {
+		t.Error("panicking op alone reported success")
+	}
+	if err := s.ConsumeJTI(ctx, "panic", "p", time.Time{}, time.Now()); err != nil {
+		t.Errorf("the panicking op's insert was kept: ConsumeJTI = %v", err)
+	}
+	if err := s.SaveToken(ctx, liveToken("p-3")); err != nil {
+		t.Errorf("write after the panics: %v", err)
+	}
+}
+
+// TestBatchAloneFailsOnce: an op failing alone in its batch is rolled back
+// and answered with its error; it is not run again.
+func TestBatchAloneFailsOnce(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	var runs atomic.Int32
+	before := s.WriteStats()
+	err := s.write(ctx, func(tx *wtx) error {
+		runs.Add(1)
+		if _, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('alone', 'a', 0)"); err != nil {
+			return err
+		}
+		return nv.ErrConsumed
+	})
+	if !errors.Is(err, nv.ErrConsumed) {
+		t.Errorf("failing op = %v, want its error", err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("failing op alone ran %d times, want 1", n)
+	}
+	after := s.WriteStats()
+	if after.Reruns != before.Reruns || after.Failed != before.Failed+1 {
+		t.Errorf("re-runs +%d, failed +%d; want +0 and +1", after.Reruns-before.Reruns, after.Failed-before.Failed)
+	}
+	if err := s.ConsumeJTI(ctx, "alone", "a", time.Time{}, time.Now()); err != nil {
+		t.Errorf("the failed op's insert was kept: ConsumeJTI = %v", err)
 	}
 }
