@@ -14,6 +14,8 @@ import (
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 	"layeh.com/radius/rfc2866"
+
+	"github.com/numbergate/numbergate/internal/benchcpu"
 )
 
 func benchStart(b *testing.B, i int) []byte {
@@ -76,6 +78,7 @@ func BenchmarkAccounting(b *testing.B) {
 			var lats []time.Duration
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := benchcpu.Start(b)
 			var wg sync.WaitGroup
 			for range gateways {
 				wg.Go(func() {
@@ -112,6 +115,7 @@ func BenchmarkAccounting(b *testing.B) {
 			}
 			wg.Wait()
 			b.StopTimer()
+			cpu()
 			slices.Sort(lats)
 			if len(lats) > 0 {
 				b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds()), "p99-µs")

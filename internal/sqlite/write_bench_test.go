@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/benchcpu"
 	"github.com/numbergate/numbergate/internal/nv"
 	"github.com/numbergate/numbergate/internal/sqlite"
 )
@@ -48,6 +49,7 @@ func BenchmarkWritePath(b *testing.B) {
 				var next atomic.Int64
 				var wg sync.WaitGroup
 				b.ResetTimer()
+				cpu := benchcpu.Start(b)
 				for range writers {
 					wg.Go(func() {
 						for {
@@ -64,6 +66,7 @@ func BenchmarkWritePath(b *testing.B) {
 				}
 				wg.Wait()
 				b.StopTimer()
+				cpu()
 				st := s.WriteStats()
 				if st.Batches > 0 {
 					b.ReportMetric(float64(st.Ops)/float64(st.Batches), "ops/batch")
