@@ -10,9 +10,10 @@ import (
 
 // IssueToken stores a /token request's writes as one op of the writer: the
 // jti (first), the redemption, the token and its usage record, with the
-// statements of ConsumeJTI, RedeemGrant, SaveToken and RecordUsage. The op
-// runs inside its own savepoint, so a failed step undoes the steps before
-// it and nothing of the request is stored; its batch-mates are unaffected.
+// statements of ConsumeJTI, RedeemGrant, SaveToken and RecordUsage. A
+// failed op is rolled back whole (writer.go), so a failed step undoes the
+// steps before it and nothing of the request is stored; its batch-mates are
+// unaffected.
 // Being one op of the one writer, it runs wholly before or wholly after any
 // other write (a RevokeGrant, a concurrent redemption of the same code).
 func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
