@@ -46,8 +46,9 @@ const (
 // SQLite store.
 type spyStore struct {
 	nv.Store
-	mu  sync.Mutex
-	ops []string
+	mu          sync.Mutex
+	ops         []string
+	beforeIssue func(nv.TokenIssue) error
 }
 
 func (s *spyStore) record(op string) {
@@ -88,6 +89,26 @@ func (s *spyStore) RevokeGrant(ctx context.Context, id string) error {
 func (s *spyStore) SaveToken(ctx context.Context, t nv.AccessToken) error {
 	s.record("SaveToken")
 	return s.Store.SaveToken(ctx, t)
+}
+func (s *spyStore) RecordUsage(ctx context.Context, r nv.UsageRecord) error {
+	s.record("RecordUsage")
+	return s.Store.RecordUsage(ctx, r)
+}
+
+// IssueToken runs beforeIssue (when set) first: a test's way to change
+// the store just before the combined write (another node wins the code,
+// the store goes away).
+func (s *spyStore) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
+	s.record("IssueToken")
+	s.mu.Lock()
+	before := s.beforeIssue
+	s.mu.Unlock()
+	if before != nil {
+		if err := before(ti); err != nil {
+			return err
+		}
+	}
+	return s.Store.IssueToken(ctx, ti)
 }
 
 // fakeResolver identifies knownDevice only.

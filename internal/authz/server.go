@@ -55,7 +55,8 @@ type Config struct {
 	// network source that identified the device.
 	OnAuthorize func(result, source string)
 	// OnToken is told of each access token issued, as stored (it holds the
-	// number: never log t.MSISDN).
+	// number: never log t.MSISDN), once it is stored with its usage record
+	// (nv.UsageTokenIssued), which the server stores itself.
 	OnToken func(ctx context.Context, t nv.AccessToken)
 	// ClockSkew is how far a client's clock may run ahead of ours (iat,
 	// nbf) and how long past its exp a jti is remembered. Default
@@ -70,6 +71,7 @@ type Server struct {
 	cfg       Config
 	log       *slog.Logger
 	keys      *keys
+	es        *engineStore
 	op        *provider.Provider
 	engine    http.Handler
 	discovery []byte
@@ -108,6 +110,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, keys: k}
 	es := &engineStore{st: cfg.Store, tokenLifetime: cfg.TokenLifetime, retainAfterCode: cfg.TokenLifetime + cfg.ClockSkew, now: cfg.Now}
+	s.es = es
 	asymmetric := []goidc.SignatureAlgorithm{goidc.RS256, goidc.PS256, jose.EdDSA}
 
 	s.op, err = provider.New(cfg.Issuer, es,
@@ -137,16 +140,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		provider.WithTokenOptions(func(context.Context, *goidc.Grant, *goidc.Client) goidc.TokenOptions {
 			return goidc.NewOpaqueTokenOptions(int(cfg.TokenLifetime.Seconds()))
 		}),
-		provider.WithTokenHandler(func(ctx context.Context, t *goidc.Token, g *goidc.Grant) error {
-			at, err := es.saveAccessToken(ctx, t, g)
-			if err != nil {
-				return err
-			}
-			if cfg.OnToken != nil {
-				cfg.OnToken(ctx, at)
-			}
-			return nil
-		}),
+		provider.WithTokenHandler(s.issueToken),
 		provider.WithDCR(es),
 		provider.WithPolicies(s.networkPolicy()),
 		provider.WithIssuerResponseParameter(),

@@ -31,13 +31,22 @@ const (
 // so an upgrade that changes them fails a test rather than production.
 //
 //	engine call                            event            store operation
+//	jti hook (WithJTIConsumer)             -                /token: none, left pending (issue.go); else ConsumeJTI
 //	SaveSession(Status success|failure)    sessionFinished  none: nothing is kept
 //	SaveSession(Status pending, other)     sessionPending   refused (never suspended)
-//	SaveGrant(RevokedAt != 0)              grantRevoked     RevokeGrant
-//	SaveGrant(AuthCodeConsumedAt != 0)     codeRedeemed     RedeemGrant
+//	SaveGrant(RevokedAt != 0)              grantRevoked     /token: ConsumeJTI of a pending jti, then
+//	                                                        RevokeGrant (none for a replayed jti or an
+//	                                                        unavailable store); else RevokeGrant
+//	SaveGrant(AuthCodeConsumedAt != 0)     codeRedeemed     /token: none, left pending; else RedeemGrant
 //	SaveGrant(new, with a code)            grantCreated     CreateGrant
-//	token handler (WithTokenHandler)       tokenIssued      SaveToken
+//	token handler (WithTokenHandler)       tokenIssued      /token: IssueToken (the pending jti and
+//	                                                        redemption, the token, its usage record);
+//	                                                        else SaveToken, RecordUsage
 //	SaveToken (OpaqueTokenManager)         -                none: tokenIssued stored it
+//	(serveToken, after the engine)         -                ConsumeJTI of a jti still pending
+//
+// "/token" is a request served by serveToken, which carries an issueSlot
+// (issue.go): a successful /token is one store operation, IssueToken.
 //
 // Authorization codes are kept as their SHA-256 hex, like access tokens: a
 // copy of the database holds no redeemable code.
@@ -176,8 +185,16 @@ func encodeGrant(g *goidc.Grant) ([]byte, error) {
 func (s *engineStore) SaveGrant(ctx context.Context, g *goidc.Grant) error {
 	switch grantEvent(g) {
 	case grantRevoked:
-		return s.st.RevokeGrant(ctx, g.ID)
+		return s.revokeGrant(ctx, g.ID)
 	case codeRedeemed:
+		if sl := issueSlotOf(ctx); sl != nil {
+			data, err := encodeGrant(g)
+			if err != nil {
+				return err
+			}
+			sl.grantID, sl.grantData = g.ID, data
+			return nil
+		}
 		return s.redeemCode(ctx, g)
 	case grantCreated:
 		return s.createGrant(ctx, g)
@@ -220,8 +237,9 @@ func (s *engineStore) redeemCode(ctx context.Context, g *goidc.Grant) error {
 var errCodeRedeemed = errors.New("the authorization code has already been redeemed")
 
 // SaveToken implements goidc.OpaqueTokenManager. The record was already
-// stored by saveAccessToken (the engine's token handler, which also sees
-// the grant and so the subscriber); nothing is left to do here.
+// stored by the tokenIssued event (Server.issueToken, the engine's token
+// handler, which also sees the grant and so the subscriber); nothing is
+// left to do here.
 func (s *engineStore) SaveToken(context.Context, *goidc.Token) error { return nil }
 
 // Token implements goidc.OpaqueTokenManager (used only by engine features
@@ -239,12 +257,9 @@ func (s *engineStore) Token(ctx context.Context, value string) (*goidc.Token, er
 	}, nil
 }
 
-// saveAccessToken is the tokenIssued event (the engine's token handler): it
-// stores the hash of a freshly issued opaque token with what the API needs
-// to answer. The store refuses it if the grant was revoked meanwhile (a
-// concurrent redemption of the same code lost and revoked it): then no
-// token is issued at all.
-func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *goidc.Grant) (nv.AccessToken, error) {
+// accessToken is what the store keeps of a freshly issued opaque token:
+// its hash, with what the API needs to answer.
+func accessToken(tkn *goidc.Token, g *goidc.Grant) (nv.AccessToken, error) {
 	str := func(k string) string { v, _ := g.Store[k].(string); return v }
 	msisdn, err := nv.ParsePhoneNumber(str(storeMSISDN))
 	if err != nil {
@@ -262,7 +277,7 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 	if purpose == "" {
 		purpose = str(storePurpose)
 	}
-	at := nv.AccessToken{
+	return nv.AccessToken{
 		Hash:       nv.HashToken(tkn.ID),
 		GrantID:    g.ID,
 		ClientID:   tkn.ClientID,
@@ -273,12 +288,19 @@ func (s *engineStore) saveAccessToken(ctx context.Context, tkn *goidc.Token, g *
 		Source:     str(storeSource),
 		IssuedAt:   time.Unix(int64(tkn.CreatedAt), 0),
 		ExpiresAt:  time.Unix(int64(tkn.ExpiresAt), 0),
-	}
-	err = s.st.SaveToken(ctx, at)
+	}, nil
+}
+
+// saveToken stores a token on its own (outside /token's IssueToken). The
+// store refuses it if the grant was revoked meanwhile (a concurrent
+// redemption of the same code lost and revoked it): then no token is
+// issued at all.
+func (s *engineStore) saveToken(ctx context.Context, at nv.AccessToken) error {
+	err := s.st.SaveToken(ctx, at)
 	if errors.Is(err, nv.ErrNotFound) {
-		return nv.AccessToken{}, goidc.WrapError(goidc.ErrorCodeInvalidGrant, "invalid grant", errCodeRedeemed)
+		return goidc.WrapError(goidc.ErrorCodeInvalidGrant, "invalid grant", errCodeRedeemed)
 	}
-	return at, err
+	return err
 }
 
 // Client implements goidc.DCRManager's lookup, the only way go-oidc v0.23.0

@@ -46,11 +46,18 @@ type assertionInfo struct {
 // consumeAssertionJTI is the engine's jti hook for client assertions. The
 // engine calls it after verifying the assertion's signature with the key of
 // the client named by its iss (which it checked equals client_id), so the
-// issuer read by serveToken is the authenticated client.
+// issuer read by serveToken is the authenticated client. In /token the jti
+// is left pending in the request's issueSlot, consumed with the token
+// (IssueToken) or, if the request fails first, on its own (issue.go).
 func (s *Server) consumeAssertionJTI(ctx context.Context, jti string) error {
 	a, ok := ctx.Value(assertionKey{}).(assertionInfo)
 	if !ok || a.jti != jti {
 		return errors.New("the client assertion was not checked before its jti")
+	}
+	if sl := issueSlotOf(ctx); sl != nil {
+		sl.jti = nv.JTI{Issuer: a.issuer, ID: jti, ExpiresAt: a.exp.Add(s.cfg.ClockSkew)}
+		sl.jtiState = jtiPending
+		return nil
 	}
 	return s.consumeJTI(ctx, a.issuer, jti, a.exp)
 }
@@ -83,7 +90,9 @@ func (s *Server) handleEngineError(ctx context.Context, err error) {
 // serveToken checks the request and the client assertion's claims
 // (CAMARA's bounds, exact aud) before the engine sees them, so that a
 // refused assertion consumes no jti; the engine then verifies the
-// signature, consumes the jti (per client) and redeems the code. Every
+// signature and redeems the code, and the token handler stores the jti
+// (per client), the redemption, the token and its usage record in one
+// store operation (issue.go). Every
 // refusal names the failed check (issue 9) and is logged once.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
@@ -119,8 +128,25 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, info))
 	r, slot := withErrSlot(r)
+	r, issue := withIssueSlot(r)
 	rec := &bufferWriter{header: http.Header{}}
 	s.engine.ServeHTTP(rec, r)
+	// The request failed after the client authenticated but before its
+	// token was issued: the assertion is consumed all the same, before the
+	// answer (unless the store is unavailable: then nothing changes).
+	if issue.jtiState == jtiPending && !unavailableNoted(r.Context()) {
+		if err := issue.consumePending(r.Context(), s.cfg.Store, s.now()); err != nil && !errors.Is(err, errJTIUsed) {
+			if !errors.Is(err, nv.ErrUnavailable) {
+				s.log.ErrorContext(r.Context(), "token: the client assertion's jti could not be consumed", "err", err)
+			}
+			s.refuseToken(w, r, clientID, http.StatusInternalServerError, "server_error", "the request could not be processed")
+			return
+		}
+	}
+	if issue.jtiState == jtiReplayed {
+		s.refuseToken(w, r, clientID, http.StatusUnauthorized, "invalid_client", jtiUsedDescription)
+		return
+	}
 	if rec.status < 400 || slot.err == nil {
 		rec.copyTo(w)
 		return
@@ -174,6 +200,9 @@ func (s *Server) checkAssertion(assertion, clientID string) (assertionInfo, stri
 	return assertionInfo{issuer: claims.Issuer, jti: claims.ID, exp: claims.Expiry.Time()}, ""
 }
 
+// jtiUsedDescription answers a replayed client assertion.
+const jtiUsedDescription = "the client assertion jti was already used (a jti is single use per client)"
+
 // describeEngineError turns an engine refusal into an error_description
 // that names the failed check. The engine's own descriptions are generic
 // ("invalid grant"); the error it wraps says what failed, in protocol
@@ -182,7 +211,7 @@ func describeEngineError(oe goidc.Error) string {
 	inner := errors.Unwrap(oe)
 	switch {
 	case errors.Is(oe, errJTIUsed):
-		return "the client assertion jti was already used (a jti is single use per client)"
+		return jtiUsedDescription
 	case errors.Is(oe, errCodeRedeemed), inner != nil && inner.Error() == errCodeRedeemed.Error():
 		return "the authorization code was already redeemed; the tokens it gave are revoked"
 	case oe.Code == goidc.ErrorCodeInvalidClient && errors.Is(oe, goidc.ErrNotFound):

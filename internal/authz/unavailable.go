@@ -131,6 +131,14 @@ func (f flagStore) SaveToken(ctx context.Context, t nv.AccessToken) error {
 	return noteUnavailable(ctx, f.Store.SaveToken(ctx, t))
 }
 
+func (f flagStore) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
+	return noteUnavailable(ctx, f.Store.IssueToken(ctx, ti))
+}
+
+func (f flagStore) RecordUsage(ctx context.Context, r nv.UsageRecord) error {
+	return noteUnavailable(ctx, f.Store.RecordUsage(ctx, r))
+}
+
 func (f flagStore) Token(ctx context.Context, hash string) (nv.AccessToken, error) {
 	t, err := f.Store.Token(ctx, hash)
 	return t, noteUnavailable(ctx, err)
