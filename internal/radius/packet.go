@@ -5,8 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/binary"
+	"errors"
 	"net/netip"
-	"strings"
 	"time"
 
 	"layeh.com/radius"
@@ -53,30 +53,60 @@ type request struct {
 	eventTime   time.Time
 	delay       uint32 // Acct-Delay-Time, seconds
 	sessionTime uint32 // Acct-Session-Time, seconds
-	shardKey    string
+	// shard picks the worker: the same for every packet of a subscriber
+	// address (its first prefix), of a client's On/Off, or of other kinds.
+	shard uint32
+	key   replayKey
 }
 
-func (r *request) replayKey() string {
-	a := r.from.Addr().As16()
-	var b strings.Builder
-	b.Write(a[:])
-	b.WriteByte(r.packet.Identifier)
-	b.Write(r.packet.Authenticator[:])
-	return b.String()
+// replayKey identifies a packet for the replay cache and the in-flight
+// set: its sender's address, Identifier and Request Authenticator. An array,
+// so that building and hashing it allocates nothing.
+type replayKey [16 + 1 + 16]byte
+
+func keyOf(from netip.AddrPort, identifier byte, authenticator [16]byte) replayKey {
+	var k replayKey
+	a := from.Addr().As16()
+	copy(k[:16], a[:])
+	k[16] = identifier
+	copy(k[17:], authenticator[:])
+	return k
 }
 
 // response encodes the Accounting-Response (RFC 2866 section 4.2): the
 // Response Authenticator is MD5(Code+Identifier+Length+Request
 // Authenticator+Attributes+Secret); Proxy-State attributes are copied in
-// order (RFC 2865 section 5.33).
+// order (RFC 2865 section 5.33). It is built in one buffer: the answer to
+// every packet, so its allocations count.
 func (r *request) response() ([]byte, error) {
-	resp := r.packet.Response(radius.CodeAccountingResponse)
+	size := 20
 	for _, avp := range r.packet.Attributes {
 		if avp.Type == rfc2865.ProxyState_Type {
-			resp.Add(avp.Type, avp.Attribute)
+			if len(avp.Attribute) > 253 {
+				return nil, errors.New("proxy-state longer than an attribute may be")
+			}
+			size += 2 + len(avp.Attribute)
 		}
 	}
-	return resp.Encode()
+	if size > maxPacket {
+		return nil, errors.New("response longer than a packet may be")
+	}
+	b := make([]byte, 20, size)
+	b[0] = byte(radius.CodeAccountingResponse)
+	b[1] = r.packet.Identifier
+	binary.BigEndian.PutUint16(b[2:4], uint16(size))
+	copy(b[4:20], r.packet.Authenticator[:])
+	for _, avp := range r.packet.Attributes {
+		if avp.Type == rfc2865.ProxyState_Type {
+			b = append(b, byte(avp.Type), byte(2+len(avp.Attribute)))
+			b = append(b, avp.Attribute...)
+		}
+	}
+	h := md5.New()
+	h.Write(b)
+	h.Write(r.packet.Secret)
+	h.Sum(b[4:4:20])
+	return b, nil
 }
 
 // decode authenticates and decodes a datagram from client. It returns a
@@ -109,7 +139,8 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 		return nil, DropMissingMessageAuth, "client requires message-authenticator"
 	}
 
-	req := &request{packet: p, from: from, msgAuth: maOK, client: client.Name}
+	req := &request{packet: p, from: from, msgAuth: maOK, client: client.Name,
+		key: keyOf(from, p.Identifier, p.Authenticator)}
 	st, ok := integer(p, rfc2866.AcctStatusType_Type)
 	if !ok {
 		return nil, DropMissingAttribute, "no Acct-Status-Type"
@@ -143,11 +174,11 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 
 	switch st {
 	case statusOn, statusOff:
-		req.shardKey = "client:" + client.Name
+		req.shard = shardOfString("client:" + client.Name)
 		return req, "", ""
 	case statusStart, statusInterim, statusStop:
 	default:
-		req.shardKey = "other"
+		req.shard = shardOfString("other")
 		return req, "", ""
 	}
 
@@ -158,7 +189,7 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 	if len(req.prefixes) == 0 {
 		return nil, DropMissingAttribute, "no usable Framed-IP-Address or Framed-IPv6-Prefix"
 	}
-	req.shardKey = req.prefixes[0].String()
+	req.shard = shardOfPrefix(req.prefixes[0])
 	if st == statusStop {
 		return req, "", ""
 	}
@@ -337,4 +368,30 @@ func MessageAuthenticator(b, secret []byte) []byte {
 	mac := hmac.New(md5.New, secret)
 	mac.Write(msg)
 	return mac.Sum(nil)
+}
+
+// FNV-1a (32 bits), written out so that hashing allocates nothing.
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+)
+
+// shardOfString is the shard hash of a key.
+func shardOfString(key string) uint32 {
+	h := uint32(fnvOffset)
+	for i := 0; i < len(key); i++ {
+		h = (h ^ uint32(key[i])) * fnvPrime
+	}
+	return h
+}
+
+// shardOfPrefix is the shard hash of a subscriber's prefix: its address's
+// 16 octets (IPv4 as mapped) and its length.
+func shardOfPrefix(p netip.Prefix) uint32 {
+	h := uint32(fnvOffset)
+	a := p.Addr().As16()
+	for _, c := range a {
+		h = (h ^ uint32(c)) * fnvPrime
+	}
+	return (h ^ uint32(p.Bits())) * fnvPrime
 }

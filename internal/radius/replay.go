@@ -13,8 +13,8 @@ type replayCache struct {
 	mu      sync.Mutex
 	window  time.Duration
 	max     int
-	entries map[string]replayEntry
-	order   []string // insertion order, for eviction
+	entries map[replayKey]replayEntry
+	order   []replayKey // insertion order, for eviction
 }
 
 type replayEntry struct {
@@ -23,10 +23,10 @@ type replayEntry struct {
 }
 
 func newReplayCache(window time.Duration, max int) *replayCache {
-	return &replayCache{window: window, max: max, entries: map[string]replayEntry{}}
+	return &replayCache{window: window, max: max, entries: map[replayKey]replayEntry{}}
 }
 
-func (c *replayCache) answer(key string, now time.Time) ([]byte, bool) {
+func (c *replayCache) answer(key replayKey, now time.Time) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -36,7 +36,7 @@ func (c *replayCache) answer(key string, now time.Time) ([]byte, bool) {
 	return e.resp, true
 }
 
-func (c *replayCache) remember(key string, resp []byte, now time.Time) {
+func (c *replayCache) remember(key replayKey, resp []byte, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.entries[key]; !ok {
@@ -61,5 +61,5 @@ func (c *replayCache) sweep(now time.Time) {
 		}
 		delete(c.entries, c.order[i])
 	}
-	c.order = append([]string(nil), c.order[i:]...)
+	c.order = append([]replayKey(nil), c.order[i:]...)
 }

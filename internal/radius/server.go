@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -113,7 +112,7 @@ type Server struct {
 	// times (a retransmitted Accounting-On would purge Starts received
 	// after the original).
 	inflightMu sync.Mutex
-	inflight   map[string]struct{}
+	inflight   map[replayKey]struct{}
 }
 
 // New returns a server for cfg that records into store. It reports every
@@ -183,7 +182,7 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Server, error
 		opts:     opts,
 		replay:   newReplayCache(opts.ReplayWindow, opts.ReplayEntries),
 		lastLog:  map[string]time.Time{},
-		inflight: map[string]struct{}{},
+		inflight: map[replayKey]struct{}{},
 	}, nil
 }
 
@@ -251,9 +250,12 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		wg.Add(1)
 		go func(ch <-chan job) {
 			defer wg.Done()
+			// Packets in hand when the server stops are still recorded
+			// and answered: their store calls never see ctx end.
+			storeCtx := context.WithoutCancel(ctx)
 			for j := range ch {
 				s.queued.Add(-1)
-				s.work(ctx, j)
+				s.work(storeCtx, j)
 			}
 		}(shards[i])
 	}
@@ -293,7 +295,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		if req == nil {
 			continue
 		}
-		shard := shards[shardOf(req.shardKey, len(shards))]
+		shard := shards[req.shard%uint32(len(shards))]
 		s.queued.Add(1)
 		select {
 		case shard <- job{req: req, conn: pc, to: from}:
@@ -318,12 +320,6 @@ func addrPortOf(a net.Addr) netip.AddrPort {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port())
-}
-
-func shardOf(key string, n int) int {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(n))
 }
 
 // receive checks a datagram in the reading goroutine: sender, code,
@@ -353,7 +349,7 @@ func (s *Server) receive(b []byte, from netip.AddrPort) (req *request, reply []b
 	if req.msgAuth {
 		s.metrics.MessageAuthenticators.Inc()
 	}
-	key := req.replayKey()
+	key := req.key
 	if resp, ok := s.replay.answer(key, arrived); ok {
 		s.handled(OutcomeDuplicate)
 		return nil, resp
@@ -383,7 +379,7 @@ func (s *Server) clientFor(a netip.Addr) (Client, bool) {
 // done forgets that req is in flight.
 func (s *Server) done(req *request) {
 	s.inflightMu.Lock()
-	delete(s.inflight, req.replayKey())
+	delete(s.inflight, req.key)
 	s.inflightMu.Unlock()
 }
 
@@ -405,11 +401,11 @@ func (s *Server) work(ctx context.Context, j job) {
 
 // apply records req in the store and returns the encoded
 // Accounting-Response, or an error (already counted and logged) when
-// nothing must be answered.
+// nothing must be answered. ctx is a worker's, which stopping the server
+// does not cancel; each store call is bounded by StoreTimeout.
 func (s *Server) apply(ctx context.Context, req *request) ([]byte, error) {
 	now := s.now()
-	// Packets in hand when the server stops are still recorded and answered.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.StoreTimeout)
 	defer cancel()
 	outcome, err := s.record(ctx, req, now)
 	if err != nil {
@@ -425,7 +421,7 @@ func (s *Server) apply(ctx context.Context, req *request) ([]byte, error) {
 		s.drop(DropMalformed, req.from, "cannot encode response: "+err.Error())
 		return nil, err
 	}
-	s.replay.remember(req.replayKey(), resp, now)
+	s.replay.remember(req.key, resp, now)
 	s.handled(outcome)
 	return resp, nil
 }
@@ -479,7 +475,9 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 				return "", fmt.Errorf("%s %s: %w", outcome, p, err)
 			}
 		}
-		log.Debug("session recorded", "status", outcome, "prefixes", req.prefixes, "msisdn", req.msisdn.Masked())
+		if log.enabled(slog.LevelDebug) { // the arguments cost allocations: not for every packet
+			log.Debug("session recorded", "status", outcome, "prefixes", req.prefixes, "msisdn", req.msisdn.Masked())
+		}
 		return outcome, nil
 	case statusStop:
 		for _, p := range req.prefixes {
@@ -487,7 +485,9 @@ func (s *Server) record(ctx context.Context, req *request, now time.Time) (strin
 			if err != nil {
 				return "", fmt.Errorf("stop %s: %w", p, err)
 			}
-			log.Debug("session stop", "prefix", p, "removed", removed)
+			if log.enabled(slog.LevelDebug) {
+				log.Debug("session stop", "prefix", p, "removed", removed)
+			}
 		}
 		return OutcomeStop, nil
 	case statusOn, statusOff:
@@ -557,8 +557,14 @@ type lazyLogger struct {
 	l    *slog.Logger
 }
 
+// enabled reports whether a line at level would be written; callers check
+// it before building costly arguments.
+func (z *lazyLogger) enabled(level slog.Level) bool {
+	return z.base.Enabled(context.Background(), level)
+}
+
 func (z *lazyLogger) log(level slog.Level, msg string, args ...any) {
-	if !z.base.Enabled(context.Background(), level) {
+	if !z.enabled(level) {
 		return
 	}
 	if z.l == nil {

@@ -441,11 +441,12 @@ func TestAccountingOnKeepsStartReceivedAfterIt(t *testing.T) {
 		return g
 	})
 	// The Start's shard must not be the On's, or it would wait behind it.
-	onShard := shardOf("client:pgw-a", h.srv.opts.Workers)
+	n := uint32(h.srv.opts.Workers)
+	onShard := shardOfString("client:pgw-a") % n
 	addr := ""
 	for i := 1; i < 255 && addr == ""; i++ {
 		a := netip.AddrFrom4([4]byte{10, 0, 1, byte(i)})
-		if shardOf(netip.PrefixFrom(a, 32).String(), h.srv.opts.Workers) != onShard {
+		if shardOfPrefix(netip.PrefixFrom(a, 32))%n != onShard {
 			addr = a.String()
 		}
 	}
