@@ -95,6 +95,13 @@ func (s *spyStore) RecordUsage(ctx context.Context, r nv.UsageRecord) error {
 	return s.Store.RecordUsage(ctx, r)
 }
 
+// onIssue sets what IssueToken runs first (nil: nothing).
+func (s *spyStore) onIssue(f func(nv.TokenIssue) error) {
+	s.mu.Lock()
+	s.beforeIssue = f
+	s.mu.Unlock()
+}
+
 // IssueToken runs beforeIssue (when set) first: a test's way to change
 // the store just before the combined write (another node wins the code,
 // the store goes away).

@@ -203,9 +203,9 @@ func TestLostRedemptionRace(t *testing.T) {
 	base := h.httpServer()
 	c := h.client("app-a", nil)
 	code, verifier := h.code(c)
-	h.store.beforeIssue = func(ti nv.TokenIssue) error {
+	h.store.onIssue(func(ti nv.TokenIssue) error {
 		return h.store.Store.RedeemGrant(context.Background(), ti.Token.GrantID, ti.GrantData, h.clock())
-	}
+	})
 	a := h.assertion(c, nil)
 	h.store.take()
 	tr := h.tokenHTTP(base, tokenRequest(c, code, verifier, a))
@@ -221,7 +221,7 @@ func TestLostRedemptionRace(t *testing.T) {
 	if n := len(h.usageRecords(c.id)); n != 0 {
 		t.Errorf("%d usage records, want none", n)
 	}
-	h.store.beforeIssue = nil
+	h.store.onIssue(nil)
 	code2, verifier2 := h.code(c)
 	if tr := h.tokenHTTP(base, tokenRequest(c, code2, verifier2, a)); tr.status != http.StatusUnauthorized || tr.Description != jtiUsedDescription {
 		t.Errorf("the assertion of the lost race again: %d %s %s", tr.status, tr.Error, tr.Description)
@@ -236,7 +236,7 @@ func TestTokenStoreUnavailable(t *testing.T) {
 	base := h.httpServer()
 	c := h.client("app-a", nil)
 	code, verifier := h.code(c)
-	h.store.beforeIssue = func(nv.TokenIssue) error { return fmt.Errorf("%w: disk full", nv.ErrUnavailable) }
+	h.store.onIssue(func(nv.TokenIssue) error { return fmt.Errorf("%w: disk full", nv.ErrUnavailable) })
 	h.store.take()
 	tr := h.tokenHTTP(base, tokenRequest(c, code, verifier, h.assertion(c, nil)))
 	if tr.status != http.StatusServiceUnavailable || tr.Error != "temporarily_unavailable" {
@@ -248,7 +248,7 @@ func TestTokenStoreUnavailable(t *testing.T) {
 	if g := h.grantOf(code); g == nil || g.CodeConsumed {
 		t.Errorf("the grant after the outage: %+v, want untouched", g)
 	}
-	h.store.beforeIssue = nil
+	h.store.onIssue(nil)
 	if tr := h.tokenHTTP(base, tokenRequest(c, code, verifier, h.assertion(c, nil))); tr.status != http.StatusOK {
 		t.Errorf("the code once the store is back: %d %s %s", tr.status, tr.Error, tr.Description)
 	}

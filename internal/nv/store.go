@@ -121,9 +121,11 @@ type UsageStore interface {
 	// when it affected a row.)
 	TakeDailyQuota(ctx context.Context, clientID string, day time.Time, limit int64) (bool, error)
 
-	// RecordUsage stores one usage record (issue 9 item 13: billing). It is
-	// called once per API call and per token issued, so it must stay one
-	// small INSERT (PostgreSQL: INSERT INTO usage_records ... VALUES ...).
+	// RecordUsage stores one usage record (issue 9 item 13: billing). An
+	// issued token's record is stored by IssueToken with the token, an API
+	// call's that consumed its token by ConsumeTokenFor; RecordUsage
+	// stores the others, and must stay one small INSERT (PostgreSQL:
+	// INSERT INTO usage_records ... VALUES ...).
 	RecordUsage(ctx context.Context, r UsageRecord) error
 	// UsageRecords returns the records with from <= At < to, oldest first
 	// (ties in insertion order).
