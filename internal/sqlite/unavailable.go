@@ -34,8 +34,11 @@ import (
 // (SQLITE_FULL), an I/O error (SQLITE_IOERR_*), the file cannot be opened
 // or is read-only, no memory, or a lock held past the busy timeout.
 func unavailable(err error) error {
+	if err == nil {
+		return nil // before se, which errors.As makes escape: no allocation per statement
+	}
 	var se *sqlite.Error
-	if err == nil || !errors.As(err, &se) || errors.Is(err, nv.ErrUnavailable) {
+	if !errors.As(err, &se) || errors.Is(err, nv.ErrUnavailable) {
 		return err
 	}
 	switch se.Code() & 0xff { // primary code of an extended result code
