@@ -43,7 +43,7 @@ func readVerifyRequest(r *http.Request) (verifyRequest, error) {
 		}
 		return verifyRequest{}, invalidBody("The request body must not exceed %d bytes.", MaxBodyBytes)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	body, err := readBody(r)
 	if err != nil {
 		return verifyRequest{}, invalidBody("The request body could not be read.")
 	}
@@ -59,13 +59,58 @@ func readVerifyRequest(r *http.Request) (verifyRequest, error) {
 	return parseVerifyBody(body)
 }
 
+// readBody reads at most MaxBodyBytes+1 bytes of the body, in one
+// allocation when the length is announced.
+func readBody(r *http.Request) ([]byte, error) {
+	size := 512
+	if r.ContentLength >= 0 && r.ContentLength <= MaxBodyBytes {
+		size = int(r.ContentLength) + 1 // room to see EOF (or a longer body)
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		n, err := r.Body.Read(buf[len(buf):min(cap(buf), MaxBodyBytes+1)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case len(buf) > MaxBodyBytes:
+			return buf, nil
+		}
+	}
+}
+
+// asciiEqualFold reports whether s is t (lower-case ASCII) in any ASCII case.
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != t[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // checkContentType accepts application/json with at most a charset=utf-8
 // parameter; anything else is 415 UNSUPPORTED_MEDIA_TYPE (Commonalities
 // Generic415).
 func checkContentType(h http.Header) error {
-	values := h.Values("Content-Type")
+	values := h["Content-Type"]
 	if len(values) != 1 {
 		return nv.Errorf(nv.CodeUnsupportedMedia, "The request body must be sent with Content-Type: application/json.")
+	}
+	if asciiEqualFold(values[0], "application/json") {
+		return nil // what mime.ParseMediaType accepts below, without its map
 	}
 	mediaType, params, err := mime.ParseMediaType(values[0])
 	if err != nil || mediaType != "application/json" {
@@ -84,6 +129,15 @@ func checkContentType(h http.Header) error {
 // on their patterns, exactly one of phoneNumber and hashedPhoneNumber.
 // Messages name the offending field but never repeat a value.
 func parseVerifyBody(body []byte) (verifyRequest, error) {
+	if req, ok := parsePlainBody(body); ok {
+		return req, nil
+	}
+	return decodeVerifyBody(body)
+}
+
+// decodeVerifyBody is parseVerifyBody for any input, on encoding/json's
+// tokenizer.
+func decodeVerifyBody(body []byte) (verifyRequest, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil {
@@ -150,6 +204,69 @@ func parseVerifyBody(body []byte) (verifyRequest, error) {
 		return verifyRequest{}, invalidBody("Only one of phoneNumber or hashedPhoneNumber may be sent, not both.")
 	}
 	return req, nil
+}
+
+// parsePlainBody is parseVerifyBody's fast path, for the body every client
+// sends: one object with one known key whose string value is valid, with no
+// escapes and no byte outside printable ASCII. It reports false for
+// anything else, which parseVerifyBody then decodes (and explains) in full.
+func parsePlainBody(body []byte) (verifyRequest, bool) {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return verifyRequest{}, false
+	}
+	key, i, ok := plainString(body, skipSpace(body, i+1))
+	if !ok {
+		return verifyRequest{}, false
+	}
+	i = skipSpace(body, i)
+	if i >= len(body) || body[i] != ':' {
+		return verifyRequest{}, false
+	}
+	value, i, ok := plainString(body, skipSpace(body, i+1))
+	if !ok {
+		return verifyRequest{}, false
+	}
+	i = skipSpace(body, i)
+	if i >= len(body) || body[i] != '}' || skipSpace(body, i+1) != len(body) {
+		return verifyRequest{}, false
+	}
+	switch string(key) {
+	case fieldPhoneNumber:
+		p, err := nv.ParsePhoneNumber(string(value))
+		return verifyRequest{PhoneNumber: p}, err == nil
+	case fieldHashedPhoneNumber:
+		v := string(value)
+		return verifyRequest{HashedPhoneNumber: v}, nv.ValidHashedPhoneNumber(v)
+	}
+	return verifyRequest{}, false
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads a JSON string at b[i] that needs no unescaping and
+// holds only printable ASCII; it returns its content and the index after
+// its closing quote.
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return b[i+1 : j], j + 1, true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return nil, i, false
+		}
+	}
+	return nil, i, false
 }
 
 func syntaxError(err error) error {

@@ -102,6 +102,9 @@ func TestReadVerifyRequest(t *testing.T) {
 		{name: "latin1", contentType: "application/json; charset=iso-8859-1", body: `{"phoneNumber":"+123456789"}`, wantCode: nv.CodeUnsupportedMedia, wantMsg: "charset=utf-8"},
 		{name: "other parameter", contentType: "application/json; v=2", body: `{"phoneNumber":"+123456789"}`, wantCode: nv.CodeUnsupportedMedia},
 		{name: "malformed content type", contentType: "application/json;;", body: `{"phoneNumber":"+123456789"}`, wantCode: nv.CodeUnsupportedMedia},
+		{name: "upper case", contentType: "APPLICATION/JSON", body: `{"phoneNumber":"+123456789"}`, wantPhone: testPhone},
+		{name: "unicode fold is not ASCII case", contentType: "application/j\u017fon", body: `{"phoneNumber":"+123456789"}`, wantCode: nv.CodeUnsupportedMedia},
+		{name: "trailing space", contentType: "application/json ", body: `{"phoneNumber":"+123456789"}`, wantPhone: testPhone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,9 +89,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte(`{"status":500,"code":"INTERNAL","message":"` + msgInternal + `"}`)
 	}
+	writeBody(w, status, body)
+}
+
+// Header values every answer carries, assigned without allocating
+// (never modified: a handler that wants another value replaces the slice).
+var (
+	contentTypeJSON = []string{"application/json"}
+	cacheNoStore    = []string{"no-store"}
+)
+
+// writeBody writes body, JSON already encoded, as the response with status.
+func writeBody(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	h["Content-Type"] = contentTypeJSON
+	h["Cache-Control"] = cacheNoStore
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -61,3 +61,28 @@ func FuzzVerifyBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainBody: the fast path of parseVerifyBody accepts only what the full
+// decoder accepts, with the same result.
+func FuzzPlainBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"phoneNumber":"+123456789"}`,
+		`{"hashedPhoneNumber":"` + testHash + `"}`,
+		` {"hashedPhoneNumber" : "` + strings.ToUpper(testHash) + `"}` + "\n",
+		`{"phoneNumber":"+123456789",}`, `{"phoneNumber":"+123456789"}}`, `{"phoneNumber":"+12345678\u0039"}`,
+		`{"phoneNumber":"123456789"}`, `{"other":"+123456789"}`, `{"phoneNumber":+123456789}`,
+		"\ufeff{\"phoneNumber\":\"+123456789\"}",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parsePlainBody(body)
+		if !ok {
+			return
+		}
+		full, err := decodeVerifyBody(body)
+		if err != nil || fast != full {
+			t.Fatalf("fast path accepted %q as %+v; the full decoder: %+v, %v", body, fast, full, err)
+		}
+	})
+}

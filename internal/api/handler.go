@@ -87,12 +87,14 @@ type exchange struct {
 	corr      string
 	tokenHash string // hex SHA-256 of the token, "" before step 3
 	clientID  string
-	token     *nv.AccessToken // the consumed token, once found
+	token     nv.AccessToken // the consumed token, when consumed
+	consumed  bool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	x := &exchange{op: OpUnknown}
+	// Every answer leaves through writeJSON, which sets Cache-Control.
+	xv := exchange{op: OpUnknown}
+	x := &xv
 	switch r.URL.Path {
 	case VerifyPath:
 		x.op = OpVerify
@@ -107,7 +109,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if present {
-		w.Header().Set(correlatorHeader, corr)
+		// The request's own one-value slice, echoed as is.
+		w.Header()[correlatorHeader] = r.Header[correlatorHeader]
 		x.corr = corr
 	}
 
@@ -158,9 +161,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	// 8. Answer.
 	if x.op == OpDevicePhoneNumber {
-		h.ok(w, r, x, struct {
-			DevicePhoneNumber nv.PhoneNumber `json:"devicePhoneNumber"`
-		}{phone})
+		// A valid E.164 number ('+' and digits) needs no JSON escaping.
+		h.ok(w, r, x, append(append(append(make([]byte, 0, 48), `{"devicePhoneNumber":"`...), phone...), `"}`...))
 		return
 	}
 	var verified bool
@@ -169,10 +171,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		verified = subtle.ConstantTimeCompare([]byte(req.PhoneNumber), []byte(phone)) == 1
 	}
-	h.ok(w, r, x, struct {
-		DevicePhoneNumberVerified bool `json:"devicePhoneNumberVerified"`
-	}{verified})
+	if verified {
+		h.ok(w, r, x, bodyVerified)
+	} else {
+		h.ok(w, r, x, bodyNotVerified)
+	}
 }
+
+// The two answers of /verify (what encoding/json writes for them).
+var (
+	bodyVerified    = []byte(`{"devicePhoneNumberVerified":true}`)
+	bodyNotVerified = []byte(`{"devicePhoneNumberVerified":false}`)
+)
 
 // authorize consumes the token (single use) and checks its scope and how its
 // subscriber was authenticated; it returns the subscriber's number. With a
@@ -194,7 +204,7 @@ func (h *handler) authorize(ctx context.Context, x *exchange, scope string) (nv.
 	}
 	switch {
 	case err == nil, errors.Is(err, nv.ErrExpired):
-		x.clientID, x.token = t.ClientID, &t
+		x.clientID, x.token, x.consumed = t.ClientID, t, true
 		return tokenAnswer(t, err, scope)
 	case errors.Is(err, nv.ErrNotFound):
 		return "", nv.Errorf(nv.CodeUnauthenticated, "The access token is unknown or has been revoked. A new authentication is required.")
@@ -241,8 +251,8 @@ func usageRecord(t nv.AccessToken, op, code string, now time.Time) nv.UsageRecor
 		Purpose: t.Purpose, Scopes: t.Scopes, Result: code, Source: t.Source}
 }
 
-func (h *handler) ok(w http.ResponseWriter, r *http.Request, x *exchange, body any) {
-	writeJSON(w, http.StatusOK, body)
+func (h *handler) ok(w http.ResponseWriter, r *http.Request, x *exchange, body []byte) {
+	writeBody(w, http.StatusOK, body)
 	h.record(r, x, http.StatusOK, CodeOK, nil)
 }
 
@@ -270,8 +280,8 @@ func (h *handler) record(r *http.Request, x *exchange, status int, code string, 
 	if h.observe != nil {
 		h.observe(x.op, code)
 	}
-	if h.usage != nil && x.token != nil {
-		h.usage(r.Context(), usageRecord(*x.token, x.op, code, h.now()))
+	if h.usage != nil && x.consumed {
+		h.usage(r.Context(), usageRecord(x.token, x.op, code, h.now()))
 	}
 	level := slog.LevelInfo
 	if status >= 500 {
@@ -281,12 +291,13 @@ func (h *handler) record(r *http.Request, x *exchange, status int, code string, 
 	if !h.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	var buf [8]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("operation", x.op),
 		slog.String("method", r.Method),
 		slog.Int("status", status),
 		slog.String("code", code),
-	}
+	)
 	if x.corr != "" {
 		attrs = append(attrs, slog.String("x_correlator", x.corr))
 	}

@@ -150,5 +150,7 @@ type StaticRoute struct {
 // SHA-256 of its value. The token itself is never stored.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }

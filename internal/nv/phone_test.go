@@ -136,6 +136,8 @@ func TestMatchesHash(t *testing.T) {
 		{"empty", "", false},
 		{"plain number", "+123456789", false},
 		{"spaces around", " " + hash + " ", false},
+		{"not hex", strings.Repeat("g", 64), false},
+		{"hex of the hash with one digit not hex", "x" + hash[1:], false},
 	}
 	for _, tt := range tests {
 		if got := p.MatchesHash(tt.in); got != tt.want {
@@ -190,5 +192,12 @@ func TestValidHashedPhoneNumber(t *testing.T) {
 		if got := nv.ValidHashedPhoneNumber(tt.in); got != tt.want {
 			t.Errorf("ValidHashedPhoneNumber(%q) = %v, want %v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestHashToken(t *testing.T) {
+	// SHA-256 of "abc" (FIPS 180-2 test vector), lower-case hex.
+	if got := nv.HashToken("abc"); got != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("HashToken(abc) = %s", got)
 	}
 }
