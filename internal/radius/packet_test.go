@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -97,4 +98,45 @@ func TestCallDeadline(t *testing.T) {
 		t.Errorf("context after an expired one: %v, want live", next.Err())
 	}
 	c.stop()
+}
+
+// plainConn hides *net.UDPConn's AddrPort methods: Serve must then read
+// and answer through net.PacketConn's ReadFrom and WriteTo.
+type plainConn struct{ net.PacketConn }
+
+// TestServePlainPacketConn: a PacketConn that is not a *net.UDPConn (a
+// wrapper) is served as well: a Start is answered after it is stored, and
+// its retransmit from the replay cache.
+func TestServePlainPacketConn(t *testing.T) {
+	store := openStore(t)
+	srv, err := New(Config{Clients: []Client{{CIDR: netip.MustParsePrefix("127.0.0.0/8"), Secret: []byte(testSecret)}},
+		IdleTimeout: time.Hour}, store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, plainConn{pc}) }()
+	defer func() { cancel(); <-done }()
+
+	p := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "plain", msisdn: "34600000007", ipv4: "10.0.0.7"}.packet(t)
+	for i := range 2 { // the second is a retransmit
+		ctx, cancel := context.WithTimeout(context.Background(), answerWait)
+		resp, err := radius.Exchange(ctx, p, pc.LocalAddr().String())
+		cancel()
+		if err != nil || resp.Code != radius.CodeAccountingResponse {
+			t.Fatalf("packet %d: %v, %v; want an Accounting-Response", i, resp, err)
+		}
+	}
+	if got := counterValue(srv.metrics.Packets.WithLabelValues(OutcomeDuplicate)); got != 1 {
+		t.Errorf("duplicates answered from the cache: %d, want 1", got)
+	}
+	if _, err := store.SessionFor(context.Background(), netip.MustParseAddr("10.0.0.7"), time.Time{}); err != nil {
+		t.Errorf("session stored before the answer: %v", err)
+	}
 }

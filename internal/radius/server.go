@@ -223,9 +223,26 @@ func (s *Server) handled(outcome string) {
 
 // job is an authentic accounting request waiting for a worker.
 type job struct {
-	req  *request
-	conn net.PacketConn
-	to   net.Addr
+	req   *request
+	conn  net.PacketConn
+	to    net.Addr       // the sender, when conn is not a udpConn
+	toUDP netip.AddrPort // the sender, as read, when it is
+}
+
+// udpConn is what *net.UDPConn offers beyond net.PacketConn: reading and
+// answering without a net.Addr (two allocations per packet saved).
+type udpConn interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// reply sends b to a job's sender.
+func (j job) reply(b []byte) {
+	if u, ok := j.conn.(udpConn); ok && j.to == nil {
+		u.WriteToUDPAddrPort(b, j.toUDP)
+		return
+	}
+	j.conn.WriteTo(b, j.to)
 }
 
 // Serve reads packets from pc until ctx is cancelled, then waits for the
@@ -270,8 +287,24 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 
 	var err error
 	buf := make([]byte, 2*maxPacket)
+	u, isUDP := pc.(udpConn)
 	for {
-		n, from, rerr := pc.ReadFrom(buf)
+		var (
+			n      int
+			from   net.Addr
+			fromAP netip.AddrPort
+			raw    netip.AddrPort
+			rerr   error
+		)
+		if isUDP {
+			n, raw, rerr = u.ReadFromUDPAddrPort(buf)
+			fromAP = netip.AddrPortFrom(raw.Addr().Unmap().WithZone(""), raw.Port())
+		} else {
+			n, from, rerr = pc.ReadFrom(buf)
+			if rerr == nil {
+				fromAP = addrPortOf(from)
+			}
+		}
 		if rerr != nil {
 			if ctx.Err() != nil {
 				break
@@ -287,10 +320,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 			s.log.Warn("radius read failed", "err", rerr)
 			continue
 		}
-		fromAP := addrPortOf(from)
 		req, reply := s.receive(buf[:n], fromAP)
 		if reply != nil { // answered from the replay cache
-			pc.WriteTo(reply, from)
+			job{conn: pc, to: from, toUDP: raw}.reply(reply)
 			continue
 		}
 		if req == nil {
@@ -299,7 +331,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		shard := shards[req.shard%uint32(len(shards))]
 		s.queued.Add(1)
 		select {
-		case shard <- job{req: req, conn: pc, to: from}:
+		case shard <- job{req: req, conn: pc, to: from, toUDP: raw}:
 		default:
 			s.done(req)
 			s.queued.Add(-1)
@@ -401,7 +433,7 @@ func (s *Server) work(calls *callDeadline, j job) {
 	if err != nil {
 		return
 	}
-	j.conn.WriteTo(resp, j.to)
+	j.reply(resp)
 }
 
 // apply records req in the store and returns the encoded
