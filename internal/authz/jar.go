@@ -82,7 +82,8 @@ type authzRefusal struct {
 //   - without openid, no standard OIDC claim may be requested;
 //   - code_challenge must have RFC 7636 syntax and its method be S256.
 //
-// Then the engine runs the request as plain GET parameters.
+// Then the engine runs the request with these parameters as its form
+// (engineAuthorizeRequest).
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
@@ -192,18 +193,33 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	q := url.Values{}
+	s.runAuthorize(w, engineAuthorizeRequest(r, params), clientID)
+}
+
+// engineAuthorizeRequest is the checked request as the engine runs it: a
+// form POST whose form is already parsed (params), so that the engine
+// reads its parameters from that map. (As a GET, go-oidc v0.23.0 parses
+// the query string again for each of its 27 parameters.) The body is
+// empty and Content-Type absent, which the engine accepts for a form.
+func engineAuthorizeRequest(r *http.Request, params map[string]string) *http.Request {
+	form := make(url.Values, len(params))
 	for k, v := range params {
-		q.Set(k, v)
+		form[k] = []string{v}
 	}
-	r2 := r.Clone(ctx)
-	r2.Method = http.MethodGet
-	r2.URL.RawQuery = q.Encode()
-	r2.Body = http.NoBody
+	r2 := new(http.Request)
+	*r2 = *r // a shallow copy, as http.Request.WithContext makes
+	u := *r.URL
+	u.RawQuery, u.ForceQuery = "", false
+	r2.URL = &u
+	r2.Method = http.MethodPost
+	r2.Body, r2.GetBody = http.NoBody, nil
 	r2.ContentLength = 0
-	r2.Form, r2.PostForm = nil, nil
-	r2.Header.Del("Content-Type")
-	s.runAuthorize(w, r2, clientID)
+	r2.Form, r2.PostForm, r2.MultipartForm = form, form, nil
+	if _, ok := r.Header["Content-Type"]; ok {
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Content-Type")
+	}
+	return r2
 }
 
 // runAuthorize hands a checked authorization request to the engine. An
