@@ -30,6 +30,17 @@ const (
 // CodeOK is the code passed to Options.Observe for a 200 answer.
 const CodeOK = "OK"
 
+// CodeClientClosedRequest is the outcome of a call whose caller went away
+// (its request's context ended) before it was answered: not a server
+// error, so it is logged at INFO and observed apart from INTERNAL. Nothing
+// was changed unless the store had already taken the write, in which case
+// the call's real outcome is answered instead.
+const CodeClientClosedRequest = "CLIENT_CLOSED_REQUEST"
+
+// StatusClientClosedRequest is the status logged (and written, to no one)
+// for CodeClientClosedRequest: 499, nginx's convention.
+const StatusClientClosedRequest = 499
+
 // Options are the handler's injected dependencies; every field is optional.
 type Options struct {
 	// Now is the clock used to decide token expiry (time.Now if nil).
@@ -257,6 +268,11 @@ func (h *handler) ok(w http.ResponseWriter, r *http.Request, x *exchange, body [
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
+	if clientGone(r, err) {
+		w.WriteHeader(StatusClientClosedRequest)
+		h.record(r, x, StatusClientClosedRequest, CodeClientClosedRequest, nil)
+		return
+	}
 	info, internal := ErrorInfoFor(err)
 	if info.Status == http.StatusUnauthorized {
 		// RFC 6750 section 3: a challenge, with invalid_token once a
@@ -273,6 +289,14 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err 
 		detail = err
 	}
 	h.record(r, x, info.Status, info.Code, detail)
+}
+
+// clientGone reports whether err is the request's own context ending: the
+// caller disconnected (or its server-side deadline passed), not a fault.
+func clientGone(r *http.Request, err error) bool {
+	return r.Context().Err() != nil &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) &&
+		!errors.Is(err, nv.ErrUnavailable)
 }
 
 // record writes the request's one log record and calls the metrics hook.
