@@ -112,3 +112,44 @@ func TestInstrumentNil(t *testing.T) {
 		t.Fatal("nil handler")
 	}
 }
+
+// TestInstrumentCodes: the code label is the status sent, 200 when the
+// handler only wrote a body or wrote nothing; a flush reaches the
+// connection through the wrapper; every request is timed.
+func TestInstrumentCodes(t *testing.T) {
+	reg := NewRegistry()
+	m := NewMetrics(reg)
+	handlers := map[string]http.HandlerFunc{
+		"teapot": func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusTeapot)
+			_, _ = w.Write([]byte("x"))
+		},
+		"body":    func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("x")) },
+		"nothing": func(w http.ResponseWriter, r *http.Request) {},
+		"flush": func(w http.ResponseWriter, r *http.Request) {
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				t.Errorf("flush through the wrapper: %v", err)
+			}
+		},
+	}
+	for name, h := range handlers {
+		rec := httptest.NewRecorder()
+		m.Instrument(name, h).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if name == "flush" && !rec.Flushed {
+			t.Error("flush did not reach the recorder")
+		}
+	}
+	_, body := get(t, NewHandler(reg, nil), "/metrics")
+	for _, want := range []string{
+		`numbergate_http_requests_total{code="418",handler="teapot"} 1`,
+		`numbergate_http_requests_total{code="200",handler="body"} 1`,
+		`numbergate_http_requests_total{code="200",handler="nothing"} 1`,
+		`numbergate_http_requests_total{code="200",handler="flush"} 1`,
+		`numbergate_http_request_duration_seconds_count{handler="nothing"} 1`,
+		`numbergate_http_request_duration_seconds_count{handler="teapot"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -2,9 +2,10 @@ package admin
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Label values of Metrics.Authorizations' result label.
@@ -87,11 +88,73 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // Instrument wraps h so each request is counted in HTTPRequests and timed
 // in HTTPDuration under handlerName (a fixed name such as "authorize",
 // never a path with ids in it). A nil m returns h unchanged.
+//
+// It records what promhttp's InstrumentHandlerCounter and
+// InstrumentHandlerDuration would (the status code sent, 200 when the
+// handler wrote nothing), with one small wrapper per request instead of
+// their label maps and delegators.
 func (m *Metrics) Instrument(handlerName string, h http.Handler) http.Handler {
 	if m == nil {
 		return h
 	}
-	labels := prometheus.Labels{"handler": handlerName}
-	h = promhttp.InstrumentHandlerCounter(m.HTTPRequests.MustCurryWith(labels), h)
-	return promhttp.InstrumentHandlerDuration(m.HTTPDuration.MustCurryWith(labels), h)
+	requests := m.HTTPRequests.MustCurryWith(prometheus.Labels{"handler": handlerName})
+	duration := m.HTTPDuration.WithLabelValues(handlerName)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		duration.Observe(time.Since(start).Seconds())
+		requests.WithLabelValues(codeLabel(sw.status)).Inc()
+	})
+}
+
+// statusWriter remembers the status a handler sent.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// Flush lets a handler flush through the wrapper.
+func (s *statusWriter) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap gives http.ResponseController the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// codeLabels are the code label values of the statuses 100-599, made once.
+var codeLabels = func() []string {
+	l := make([]string, 600)
+	for i := 100; i < len(l); i++ {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+// codeLabel is the code label of a status (0, nothing written, is 200).
+func codeLabel(status int) string {
+	switch {
+	case status == 0:
+		return "200"
+	case status >= 100 && status < len(codeLabels):
+		return codeLabels[status]
+	}
+	return strconv.Itoa(status)
 }
