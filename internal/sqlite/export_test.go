@@ -38,3 +38,16 @@ VALUES (?, ?, ?, ?, 'gw', '', ?, ?, 'gw')`, p.String(), p.Bits(), fmt.Sprintf("+
 		return nil
 	})
 }
+
+// WaitSessionIndex waits until lookups are served by the in-memory session
+// index, or ctx ends.
+func WaitSessionIndex(ctx context.Context, s *Store) error {
+	for !s.SessionIndexStats().Ready {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}

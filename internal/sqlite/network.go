@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -35,7 +37,8 @@ func (s *Store) UpsertSession(ctx context.Context, ns nv.NetworkSession) error {
 }
 
 // The two session writes, built once (the writer caches statements by
-// their text).
+// their text). The upsert returns started_at as stored (it may keep the
+// old one) for the session index; a Start stores the one it is given.
 const (
 	startSessionSQL = `
 INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
@@ -52,7 +55,8 @@ ON CONFLICT (prefix) DO UPDATE SET
 	imsi = excluded.imsi, started_at = CASE WHEN network_sessions.session_id = excluded.session_id
 		THEN network_sessions.started_at ELSE excluded.started_at END, updated_at = excluded.updated_at,
 	client = excluded.client
-WHERE network_sessions.client IN (excluded.client, '')`
+WHERE network_sessions.client IN (excluded.client, '')
+RETURNING started_at`
 )
 
 func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, upsert bool) (int64, error) {
@@ -61,13 +65,35 @@ func (s *Store) putSession(ctx context.Context, ns nv.NetworkSession, upsert boo
 		return 0, err
 	}
 	s.lengths.add(p) // before the write: a superset is harmless
-	q := startSessionSQL
-	if upsert {
-		q = upsertSessionSQL
-	}
-	return s.exec(ctx, q,
-		p.String(), p.Bits(), string(ns.MSISDN), ns.SessionID, ns.NAS, ns.IMSI,
-		unixNano(ns.StartedAt), unixNano(ns.UpdatedAt), ns.Client)
+	eff := sessEffect{kind: effPut, p: p, client: ns.Client}
+	err = s.writeThen(ctx, func(tx *wtx) error {
+		eff.n = 0
+		args := []any{p.String(), p.Bits(), string(ns.MSISDN), ns.SessionID, ns.NAS, ns.IMSI,
+			unixNano(ns.StartedAt), unixNano(ns.UpdatedAt), ns.Client}
+		started := unixNano(ns.StartedAt)
+		if !upsert {
+			if _, err := tx.exec(startSessionSQL, args...); err != nil {
+				return err
+			}
+		} else if err := tx.queryRow(upsertSessionSQL, args...).Scan(&started); errors.Is(err, sql.ErrNoRows) {
+			return nil // refused: the prefix is another client's
+		} else if err != nil {
+			return err
+		}
+		eff.n, eff.e = 1, entryOf(ns, started)
+		return nil
+	}, func() { s.sidx.committed(&eff) })
+	return eff.n, err
+}
+
+// deleteSessions runs a DELETE of network sessions described by eff and
+// returns how many rows it removed, once that is durable.
+func (s *Store) deleteSessions(ctx context.Context, eff sessEffect, q string, args ...any) (int64, error) {
+	err := s.writeThen(ctx, func(tx *wtx) (err error) {
+		eff.n, err = tx.exec(q, args...)
+		return err
+	}, func() { s.sidx.committed(&eff) })
+	return eff.n, err
 }
 
 // StopSession removes the session on prefix only if both its client and
@@ -77,7 +103,8 @@ func (s *Store) StopSession(ctx context.Context, client string, prefix netip.Pre
 	if err != nil {
 		return false, fmt.Errorf("sqlite: stop session: %w", err)
 	}
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE prefix = ? AND client IN (?, '') AND session_id = ?",
+	n, err := s.deleteSessions(ctx, sessEffect{kind: effStop, p: p, client: client, sid: sessionID},
+		"DELETE FROM network_sessions WHERE prefix = ? AND client IN (?, '') AND session_id = ?",
 		p.String(), client, sessionID)
 	if err != nil {
 		return false, fmt.Errorf("sqlite: stop session: %w", err)
@@ -88,7 +115,9 @@ func (s *Store) StopSession(ctx context.Context, client string, prefix netip.Pre
 // PurgeClient removes every session of a RADIUS client last updated before
 // before (Accounting-On/Off).
 func (s *Store) PurgeClient(ctx context.Context, client string, before time.Time) (int, error) {
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE client = ? AND updated_at < ?", client, unixNano(before))
+	b := unixNano(before)
+	n, err := s.deleteSessions(ctx, sessEffect{kind: effPurge, client: client, before: b},
+		"DELETE FROM network_sessions WHERE client = ? AND updated_at < ?", client, b)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purge client: %w", err)
 	}
@@ -97,7 +126,9 @@ func (s *Store) PurgeClient(ctx context.Context, client string, before time.Time
 
 // ExpireSessions removes sessions last updated before before.
 func (s *Store) ExpireSessions(ctx context.Context, before time.Time) (int, error) {
-	n, err := s.exec(ctx, "DELETE FROM network_sessions WHERE updated_at < ?", unixNano(before))
+	b := unixNano(before)
+	n, err := s.deleteSessions(ctx, sessEffect{kind: effExpire, before: b},
+		"DELETE FROM network_sessions WHERE updated_at < ?", b)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: expire sessions: %w", err)
 	}
@@ -105,14 +136,26 @@ func (s *Store) ExpireSessions(ctx context.Context, before time.Time) (int, erro
 }
 
 // SessionFor returns the most specific session whose prefix holds addr and
-// that was updated at or after notBefore. Prefixes are stored canonical, so
-// the candidates are addr masked to each prefix length sessions of its
-// family use (lengths.go), each an exact primary-key probe.
+// that was updated at or after notBefore. It reads the in-memory session
+// index (sessionindex.go) when that is in use, and SQLite otherwise.
 func (s *Store) SessionFor(ctx context.Context, addr netip.Addr, notBefore time.Time) (nv.NetworkSession, error) {
 	addr = addr.Unmap().WithZone("")
 	if !addr.IsValid() {
 		return nv.NetworkSession{}, fmt.Errorf("sqlite: session for: invalid address: %w", nv.ErrNotFound)
 	}
+	if ns, ok, ready := s.sidx.get(addr, unixNano(notBefore)); ready {
+		if !ok {
+			return nv.NetworkSession{}, errNoSession
+		}
+		return ns, nil
+	}
+	return s.sessionForSQL(ctx, addr, notBefore)
+}
+
+// sessionForSQL is SessionFor on the table. Prefixes are stored canonical,
+// so the candidates are addr (canonical) masked to each prefix length
+// sessions of its family use (lengths.go), each an exact primary-key probe.
+func (s *Store) sessionForSQL(ctx context.Context, addr netip.Addr, notBefore time.Time) (nv.NetworkSession, error) {
 	lengths := s.lengths.of(addr)
 	candidates := make([]any, 0, len(lengths)+1)
 	for _, bits := range lengths {

@@ -61,7 +61,10 @@ type Store struct {
 
 	clients  clientCache
 	lengths  sessionLengths
-	stop     chan struct{} // closed by Close: stops refreshLengths and pollClients
+	sidx     sessionIndex       // network sessions in memory (sessionindex.go)
+	ix       *sql.DB            // the session index's own read-only connection
+	stop     chan struct{}      // closed by Close: stops refreshLengths and pollClients
+	stopIdx  context.CancelFunc // stops maintainSessionIndex
 	bg       sync.WaitGroup
 	stopOnce sync.Once
 
@@ -154,6 +157,19 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	}
 	s.bg.Go(func() { s.refreshLengths(s.stop) })
 	s.bg.Go(func() { s.pollClients(s.stop) })
+	// The session index has its own connection (a long snapshot read while
+	// it builds), and is built in the background: until it is, lookups
+	// read SQLite.
+	s.ix = openDB(dsn(path, url.Values{
+		"_foreign_keys": {"1"},
+		"_query_only":   {"1"},
+	}), h)
+	s.ix.SetMaxOpenConns(1)
+	s.ix.SetMaxIdleConns(1)
+	s.sidx.kick = make(chan struct{}, 1)
+	ictx, cancel := context.WithCancel(context.Background())
+	s.stopIdx = cancel
+	s.bg.Go(func() { s.maintainSessionIndex(ictx) })
 	return s, nil
 }
 
@@ -185,13 +201,21 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	var errs []error
 	if s.stop != nil {
-		s.stopOnce.Do(func() { close(s.stop) })
+		s.stopOnce.Do(func() {
+			close(s.stop)
+			if s.stopIdx != nil {
+				s.stopIdx()
+			}
+		})
 		s.bg.Wait()
 	}
 	s.wr.close()
 	s.rs.close()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
+	}
+	if s.ix != nil {
+		errs = append(errs, s.ix.Close())
 	}
 	errs = append(errs, s.w.Close())
 	if err := errors.Join(errs...); err != nil {

@@ -71,6 +71,7 @@ const (
 // op is one caller's write.
 type op struct {
 	fn    func(*wtx) error
+	after func() // run once the batch committed, if fn succeeded (writeThen)
 	state atomic.Int32
 	err   error
 	done  chan struct{}
@@ -106,6 +107,11 @@ type writer struct {
 	ctx   context.Context
 	stmts map[string]*sql.Stmt
 
+	// seq is held while a batch runs, from BEGIN to its last after func:
+	// whoever holds it sees no write of this store in flight (the session
+	// index, sessionindex.go, takes it to snapshot, install and check).
+	seq sync.Mutex
+
 	batches, ops, failed, aborted, cancelled, reruns atomic.Uint64
 	syncNanos                                        atomic.Int64
 }
@@ -125,14 +131,22 @@ func newWriter(conn *sql.Conn) *writer {
 // write queues fn and returns its error once the batch holding it is
 // committed (nil) or failed.
 func (s *Store) write(ctx context.Context, fn func(*wtx) error) error {
-	return s.wr.submit(ctx, fn)
+	return s.wr.submit(ctx, fn, nil)
 }
 
-func (w *writer) submit(ctx context.Context, fn func(*wtx) error) error {
+// writeThen is write, with after run on the writer after the batch holding
+// fn committed, only if fn succeeded, before the caller is answered. after
+// applies what fn recorded (its last run's: a batch may run twice) to
+// memory; it never runs for a failed op or a batch that did not commit.
+func (s *Store) writeThen(ctx context.Context, fn func(*wtx) error, after func()) error {
+	return s.wr.submit(ctx, fn, after)
+}
+
+func (w *writer) submit(ctx context.Context, fn func(*wtx) error, after func()) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	o := &op{fn: fn, done: make(chan struct{})}
+	o := &op{fn: fn, after: after, done: make(chan struct{})}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -228,6 +242,8 @@ func (w *writer) run(batch []*op) {
 	if len(taken) == 0 {
 		return
 	}
+	w.seq.Lock()
+	defer w.seq.Unlock()
 	w.batches.Add(1)
 	w.ops.Add(uint64(len(taken)))
 	if !w.runFast(taken) {
@@ -317,6 +333,11 @@ func (w *writer) commit(taken []*op) {
 		w.rollback()
 		w.abort(taken, fmt.Errorf("commit: %w", err))
 		return
+	}
+	for _, o := range taken {
+		if o.err == nil && o.after != nil {
+			o.after()
+		}
 	}
 	for _, o := range taken {
 		if o.err != nil {
