@@ -268,12 +268,15 @@ func (h *handler) ok(w http.ResponseWriter, r *http.Request, x *exchange, body [
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
-	if clientGone(r, err) {
+	info, internal := ErrorInfoFor(err)
+	if internal && info.Status == http.StatusInternalServerError && r.Context().Err() != nil {
+		// The caller went away: whatever failed after that (the store
+		// refuses a write for a context that ended, a read is
+		// interrupted) is not a server fault.
 		w.WriteHeader(StatusClientClosedRequest)
 		h.record(r, x, StatusClientClosedRequest, CodeClientClosedRequest, nil)
 		return
 	}
-	info, internal := ErrorInfoFor(err)
 	if info.Status == http.StatusUnauthorized {
 		// RFC 6750 section 3: a challenge, with invalid_token once a
 		// well-formed token was presented and refused.
@@ -289,14 +292,6 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, x *exchange, err 
 		detail = err
 	}
 	h.record(r, x, info.Status, info.Code, detail)
-}
-
-// clientGone reports whether err is the request's own context ending: the
-// caller disconnected (or its server-side deadline passed), not a fault.
-func clientGone(r *http.Request, err error) bool {
-	return r.Context().Err() != nil &&
-		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) &&
-		!errors.Is(err, nv.ErrUnavailable)
 }
 
 // record writes the request's one log record and calls the metrics hook.

@@ -102,6 +102,9 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, nv.ErrNotFound):
 		s.refusePage(w, r, clientID, http.StatusBadRequest, "invalid_client", "client_id is not an onboarded client")
 		return
+	case clientGone(ctx, err):
+		s.refusePage(w, r, clientID, statusClientClosedRequest, "client_closed_request", "the client went away before the answer")
+		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "authorize: client lookup failed", "client_id", clientID, "err", err)
 		s.refusePage(w, r, clientID, http.StatusInternalServerError, "server_error", "the client could not be loaded")

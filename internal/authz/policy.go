@@ -43,7 +43,10 @@ func (s *Server) authenticate(_ http.ResponseWriter, r *http.Request, as *goidc.
 
 	client, err := s.cfg.Store.Client(ctx, c.ID)
 	if err != nil {
-		s.log.ErrorContext(ctx, "authorize: client lookup failed", "client_id", c.ID, "err", err)
+		if clientGone(ctx, err) {
+			result = "client_closed_request"
+		}
+		s.logFault(ctx, "authorize: client lookup failed", err, "client_id", c.ID)
 		return goidc.StatusFailure, goidc.NewError(errServerError, "the client could not be loaded")
 	}
 	// serveAuthorize already checked the scopes; this gives the purpose.
@@ -67,7 +70,10 @@ func (s *Server) authenticate(_ http.ResponseWriter, r *http.Request, as *goidc.
 		errors.As(err, &e)
 		return goidc.StatusFailure, goidc.NewError(goidc.ErrorCodeInvalidRequest, e.Message)
 	case err != nil:
-		s.log.ErrorContext(ctx, "authorize: network identity lookup failed", "client_id", c.ID, "err", err)
+		if clientGone(ctx, err) {
+			result = "client_closed_request"
+		}
+		s.logFault(ctx, "authorize: network identity lookup failed", err, "client_id", c.ID)
 		return goidc.StatusFailure, goidc.NewError(errServerError, "the network identity could not be looked up")
 	}
 	source = id.Source

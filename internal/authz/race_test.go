@@ -1,7 +1,10 @@
 package authz
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -140,5 +143,50 @@ func TestRaceReplaysAgainstFreshAssertion(t *testing.T) {
 				t.Errorf("round %d: replay: %d %s %s", round, tr.status, tr.Error, tr.Description)
 			}
 		}
+	}
+}
+
+// TestTokenClientGone: a /token whose caller disconnected (its context
+// ended) before anything was stored is not a server error: answered 499
+// client_closed_request (to no one), logged below ERROR, and nothing is
+// changed: the code and the assertion both still work.
+func TestTokenClientGone(t *testing.T) {
+	h := newHarness(t)
+	c := h.client("app-a", nil)
+	code, verifier := h.code(c)
+	a := h.assertion(c, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(tokenRequest(c, code, verifier, a).Encode())).WithContext(ctx)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "192.0.2.10:50000"
+	rec := h.do(req)
+	if rec.Code != statusClientClosedRequest {
+		t.Errorf("client gone: %d %s, want %d", rec.Code, rec.Body, statusClientClosedRequest)
+	}
+	if logs := h.log.String(); strings.Contains(logs, "level=ERROR") {
+		t.Errorf("client gone logged at ERROR:\n%s", logs)
+	}
+	if g := h.grantOf(code); g == nil || g.CodeConsumed {
+		t.Fatalf("the code after the client went away: %+v, want untouched", g)
+	}
+	if tr := h.token(c, code, verifier, a); tr.status != http.StatusOK {
+		t.Errorf("the same code and assertion afterwards: %d %s %s", tr.status, tr.Error, tr.Description)
+	}
+}
+
+// TestAuthorizeClientGone: an /authorize whose caller disconnected is not
+// logged at ERROR.
+func TestAuthorizeClientGone(t *testing.T) {
+	h := newHarness(t)
+	c := h.client("app-a", nil)
+	_, ch := pkcePair()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+authorizeParams(c, ch).Encode(), nil).WithContext(ctx)
+	req.RemoteAddr = knownDevice
+	h.do(req)
+	if logs := h.log.String(); strings.Contains(logs, "level=ERROR") {
+		t.Errorf("client gone logged at ERROR:\n%s", logs)
 	}
 }

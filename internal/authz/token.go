@@ -83,7 +83,7 @@ func (s *Server) handleEngineError(ctx context.Context, err error) {
 	}
 	var oe goidc.Error
 	if !errors.As(err, &oe) || oe.Code == goidc.ErrorCodeInternalError {
-		s.log.ErrorContext(ctx, "oauth request failed", "err", err)
+		s.logFault(ctx, "oauth request failed", err)
 	}
 }
 
@@ -136,6 +136,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	// answer (unless the store is unavailable: then nothing changes).
 	if issue.jtiState == jtiPending && !unavailableNoted(r.Context()) {
 		if err := issue.consumePending(r.Context(), s.cfg.Store, s.now()); err != nil && !errors.Is(err, errJTIUsed) {
+			if clientGone(r.Context(), err) {
+				s.clientGoneToken(w, r, clientID)
+				return
+			}
 			if !errors.Is(err, nv.ErrUnavailable) {
 				s.log.ErrorContext(r.Context(), "token: the client assertion's jti could not be consumed", "err", err)
 			}
@@ -153,6 +157,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var oe goidc.Error
 	if !errors.As(slot.err, &oe) || oe.Code == goidc.ErrorCodeInternalError {
+		if clientGone(r.Context(), slot.err) {
+			s.clientGoneToken(w, r, clientID)
+			return
+		}
 		s.refuseToken(w, r, clientID, http.StatusInternalServerError, "server_error", "the request could not be processed")
 		return
 	}
