@@ -127,7 +127,7 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 	if !authenticRequest(b, client.Secret) {
 		return nil, DropBadAuthenticator, "request authenticator does not match the client's secret"
 	}
-	p, err := radius.Parse(b, client.Secret)
+	p, err := parsePacket(b, client.Secret)
 	if err != nil {
 		return nil, DropMalformed, err.Error()
 	}
@@ -204,6 +204,50 @@ func decode(b []byte, client Client, from netip.AddrPort) (*request, string, str
 	req.msisdn = n
 	req.imsi = imsi(p)
 	return req, "", ""
+}
+
+// parsePacket is radius.Parse (the same checks, errors and result) in four
+// allocations instead of two per attribute: one copy of the attributes'
+// octets (the packet must not keep b, a reused read buffer), one array of
+// AVPs, one list of pointers to them, and the packet.
+func parsePacket(b, secret []byte) (*radius.Packet, error) {
+	if len(b) < 20 {
+		return nil, errors.New("radius: packet not at least 20 bytes long")
+	}
+	length := int(binary.BigEndian.Uint16(b[2:4]))
+	if length < 20 || length > maxPacket || len(b) < length {
+		return nil, errors.New("radius: invalid packet length")
+	}
+	raw := b[20:length]
+	n := 0
+	for rest := raw; len(rest) > 0; n++ {
+		if len(rest) < 2 {
+			return nil, errors.New("short buffer")
+		}
+		l := int(rest[1])
+		if l > len(rest) || l < 2 {
+			return nil, errors.New("invalid attribute length")
+		}
+		rest = rest[l:]
+	}
+	p := &radius.Packet{Code: radius.Code(b[0]), Identifier: b[1], Secret: secret}
+	copy(p.Authenticator[:], b[4:20])
+	if n == 0 {
+		return p, nil
+	}
+	data := bytes.Clone(raw)
+	avps := make([]radius.AVP, n)
+	p.Attributes = make(radius.Attributes, n)
+	for i, rest := 0, data; i < n; i++ {
+		l := int(rest[1])
+		avps[i].Type = radius.Type(rest[0])
+		if l > 2 {
+			avps[i].Attribute = radius.Attribute(rest[2:l:l]) // capped: an append cannot reach the next one
+		}
+		p.Attributes[i] = &avps[i]
+		rest = rest[l:]
+	}
+	return p, nil
 }
 
 func integer(p *radius.Packet, t radius.Type) (uint32, bool) {

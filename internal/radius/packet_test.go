@@ -3,6 +3,7 @@ package radius
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -139,4 +140,65 @@ func TestServePlainPacketConn(t *testing.T) {
 	if _, err := store.SessionFor(context.Background(), netip.MustParseAddr("10.0.0.7"), time.Time{}); err != nil {
 		t.Errorf("session stored before the answer: %v", err)
 	}
+}
+
+// FuzzParsePacket: parsePacket accepts and refuses exactly what
+// radius.Parse does, with the same error text and the same packet.
+func FuzzParsePacket(f *testing.F) {
+	valid := func(extra ...byte) []byte {
+		p := radius.New(radius.CodeAccountingRequest, []byte(testSecret))
+		rfc2866.AcctStatusType_Add(p, rfc2866.AcctStatusType_Value_Start)
+		rfc2866.AcctSessionID_AddString(p, "s-1")
+		rfc2865.ProxyState_AddString(p, "")
+		rfc2865.FramedIPAddress_Add(p, []byte{10, 0, 0, 1})
+		b, err := p.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return append(b, extra...)
+	}
+	f.Add(valid())
+	f.Add(valid(0, 0, 0))                                                             // padding past Length
+	f.Add(valid()[:19])                                                               // short
+	f.Add([]byte{4, 1, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) // no attributes
+	bad := valid()
+	bad[21] = 1 // an attribute length under 2
+	f.Add(bad)
+	bad = valid()
+	bad[21] = 250 // past the end
+	f.Add(bad)
+	bad = valid()
+	binary.BigEndian.PutUint16(bad[2:4], uint16(len(bad)-1)) // cuts an attribute
+	f.Add(bad)
+	secret := []byte(testSecret)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, wantErr := radius.Parse(b, secret)
+		got, err := parsePacket(b, secret)
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Fatalf("parsePacket error %v, radius.Parse %v", err, wantErr)
+		}
+		if err != nil {
+			return
+		}
+		if got.Code != want.Code || got.Identifier != want.Identifier || got.Authenticator != want.Authenticator ||
+			!bytes.Equal(got.Secret, want.Secret) || len(got.Attributes) != len(want.Attributes) {
+			t.Fatalf("parsePacket %+v, radius.Parse %+v", got, want)
+		}
+		for i, a := range want.Attributes {
+			g := got.Attributes[i]
+			if g.Type != a.Type || !bytes.Equal(g.Attribute, a.Attribute) || (g.Attribute == nil) != (a.Attribute == nil) {
+				t.Fatalf("attribute %d: %+v, want %+v", i, g, a)
+			}
+		}
+		if len(b) > 0 {
+			before := bytes.Clone(b)
+			clear(b) // the read buffer is reused: the packet must not share it
+			for i, a := range got.Attributes {
+				if !bytes.Equal(a.Attribute, want.Attributes[i].Attribute) {
+					t.Fatalf("attribute %d changed with the buffer it was read from", i)
+				}
+			}
+			copy(b, before)
+		}
+	})
 }
