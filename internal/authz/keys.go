@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -59,6 +60,17 @@ type keys struct {
 	mu       sync.Mutex
 	loadedAt time.Time
 	all      []nv.SigningKey // signing keys only, oldest first
+	// parsed is each signing key of all as a JWK, by id, parsed once: a
+	// reload keeps the parsed key of an unchanged entry, so the engine signs
+	// with the same *ecdsa.PrivateKey every time (no JSON parse per ID
+	// token, and crypto/ecdsa's per-key cache stays warm).
+	parsed map[string]parsedKey
+}
+
+// parsedKey is a stored signing key with its parsed JWK.
+type parsedKey struct {
+	data []byte // PrivateJWK as stored
+	jwk  jose.JSONWebKey
 }
 
 func loadOrCreateKeys(ctx context.Context, st nv.KeyStore) (*keys, error) {
@@ -99,8 +111,12 @@ func (k *keys) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
 	}
+	k.mu.Lock()
+	prev := k.parsed
+	k.mu.Unlock()
 	var signing []nv.SigningKey
 	var pairwise []byte
+	parsed := make(map[string]parsedKey, len(all))
 	for _, sk := range all {
 		if sk.Algorithm == pairwiseAlg {
 			if pairwise == nil {
@@ -108,9 +124,14 @@ func (k *keys) load(ctx context.Context) error {
 			}
 			continue
 		}
-		var jwk jose.JSONWebKey
-		if err := json.Unmarshal(sk.PrivateJWK, &jwk); err != nil {
-			return fmt.Errorf("signing key %s is unreadable: %w", sk.ID, err)
+		if p, ok := prev[sk.ID]; ok && bytes.Equal(p.data, sk.PrivateJWK) {
+			parsed[sk.ID] = p
+		} else {
+			var jwk jose.JSONWebKey
+			if err := json.Unmarshal(sk.PrivateJWK, &jwk); err != nil {
+				return fmt.Errorf("signing key %s is unreadable: %w", sk.ID, err)
+			}
+			parsed[sk.ID] = parsedKey{data: sk.PrivateJWK, jwk: jwk}
 		}
 		signing = append(signing, sk)
 	}
@@ -119,7 +140,7 @@ func (k *keys) load(ctx context.Context) error {
 	if k.pairwise == nil {
 		k.pairwise = pairwise
 	}
-	k.all = signing
+	k.all, k.parsed = signing, parsed
 	k.loadedAt = k.now()
 	return nil
 }
@@ -140,17 +161,14 @@ func (k *keys) jwks(ctx context.Context) (goidc.JSONWebKeySet, error) {
 		cancel()
 	}
 	k.mu.Lock()
-	all := k.all
+	all, parsed := k.all, k.parsed
 	k.mu.Unlock()
 	var set goidc.JSONWebKeySet
 	for _, st := range KeySchedule(all, k.now()) {
 		if !st.Published {
 			continue
 		}
-		var jwk jose.JSONWebKey
-		if err := json.Unmarshal(st.Key.PrivateJWK, &jwk); err != nil {
-			continue // checked at load
-		}
+		jwk := parsed[st.Key.ID].jwk // a copy; the key inside is shared, never changed
 		if st.Signing {
 			set.Keys = append([]jose.JSONWebKey{jwk}, set.Keys...)
 		} else {
