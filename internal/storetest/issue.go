@@ -256,3 +256,72 @@ func testIssueTokenVsRevokeConcurrent(t *testing.T, s nv.Store) {
 		usage(t, s, issued, fmt.Sprintf("round %d (IssueToken: %v)", i, issueErr))
 	}
 }
+
+// testIssueTokenMixedBatch races IssueTokens that fail at their last steps
+// (a taken token hash: after their jti was consumed and their code
+// redeemed) with IssueTokens that succeed, and with the same jti id under
+// another issuer (single use is per client): every failed one changed
+// nothing (its jti free, its code not redeemed, no usage record), every
+// other one stored all of its writes.
+func testIssueTokenMixedBatch(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	mustGrant(t, s, "g-first")
+	must(t, s.IssueToken(ctx, issue("g-first", "h-taken", "jti-first")), "IssueToken(g-first)")
+	const n = 24
+	tis := make([]nv.TokenIssue, n)
+	for k := range n {
+		id := fmt.Sprintf("g-%d", k)
+		mustGrant(t, s, id)
+		switch k % 3 {
+		case 0: // fails at the token: its hash is taken
+			tis[k] = issue(id, "h-taken", fmt.Sprintf("jti-%d", k))
+		case 1: // succeeds
+			tis[k] = issue(id, "h-"+id, fmt.Sprintf("jti-%d", k))
+		case 2: // succeeds: jti-first is app-a's, this is app-b's
+			tis[k] = issue(id, "h-"+id, "jti-first")
+			tis[k].JTI.Issuer = fmt.Sprintf("app-b-%d", k)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		i    int
+		errs = map[string]error{}
+	)
+	race(n, func() error {
+		mu.Lock()
+		ti := tis[i]
+		i++
+		mu.Unlock()
+		err := s.IssueToken(ctx, ti)
+		mu.Lock()
+		errs[ti.Token.GrantID] = err
+		mu.Unlock()
+		return err
+	})
+	wins := 1
+	for k, ti := range tis {
+		err := errs[ti.Token.GrantID]
+		if k%3 == 0 {
+			if !errors.Is(err, nv.ErrAlreadyExists) {
+				t.Errorf("%s with a taken hash: %v, want ErrAlreadyExists", ti.Token.GrantID, err)
+			}
+			g, gerr := s.Grant(ctx, ti.Token.GrantID)
+			if gerr != nil || g.CodeConsumed {
+				t.Errorf("%s failed yet its code is redeemed: %+v %v", ti.Token.GrantID, g, gerr)
+			}
+			if err := s.ConsumeJTI(ctx, ti.JTI.Issuer, ti.JTI.ID, ti.JTI.ExpiresAt, ti.Now); err != nil {
+				t.Errorf("%s failed yet its jti was consumed: %v", ti.Token.GrantID, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v, want nil", ti.Token.GrantID, err)
+			continue
+		}
+		wins++
+		if _, err := s.Token(ctx, ti.Token.Hash); err != nil {
+			t.Errorf("%s succeeded but its token: %v", ti.Token.GrantID, err)
+		}
+	}
+	usage(t, s, wins, "mixed batch")
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"IssueTokenRefused", testIssueTokenRefused},
 		{"IssueTokenConcurrent", testIssueTokenConcurrent},
 		{"IssueTokenVsRevokeConcurrent", testIssueTokenVsRevokeConcurrent},
+		{"IssueTokenMixedBatch", testIssueTokenMixedBatch},
 		{"Tokens", testTokens},
 		{"TokenExpired", testTokenExpired},
 		{"ConsumeTokenConcurrent", testConsumeTokenConcurrent},
