@@ -83,6 +83,18 @@ func inOneBatch(t *testing.T, s *Store, calls ...func(context.Context) error) []
 	if got := after.Ops - before.Ops; got != uint64(len(calls)) {
 		t.Errorf("%d ops ran, want %d", got, len(calls))
 	}
+	// A batch with a failure (and a transaction that survived it) is run
+	// again once, with a savepoint per op; one with none is not.
+	failed := slices.ContainsFunc(errs, func(err error) bool { return err != nil })
+	if after.Aborted == before.Aborted && len(calls) > 1 {
+		want := uint64(0)
+		if failed {
+			want = 1
+		}
+		if got := after.Reruns - before.Reruns; got != want {
+			t.Errorf("the batch was re-run %d times, want %d", got, want)
+		}
+	}
 	return errs
 }
 
@@ -676,5 +688,55 @@ func TestBatchAloneFailsOnce(t *testing.T) {
 	}
 	if err := s.ConsumeJTI(ctx, "alone", "a", time.Time{}, time.Now()); err != nil {
 		t.Errorf("the failed op's insert was kept: ConsumeJTI = %v", err)
+	}
+}
+
+// TestBatchTransactionLost: an op whose failure took the transaction with
+// it (as SQLite does after an I/O error or a full disk; here the op ends
+// the transaction itself) loses the whole batch, on the first run (no
+// savepoint) and on the re-run (its savepoint is gone): every op fails as
+// nv.ErrUnavailable, nothing of the batch is stored, and the writer goes on.
+func TestBatchTransactionLost(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	if err := s.SaveToken(ctx, liveToken("taken")); err != nil {
+		t.Fatal(err)
+	}
+	loses := func(ctx context.Context) error {
+		return s.write(ctx, func(tx *wtx) error {
+			if _, err := tx.exec("ROLLBACK"); err != nil {
+				return err
+			}
+			return errors.New("the transaction is gone")
+		})
+	}
+	save := func(h string) func(context.Context) error {
+		return func(ctx context.Context) error { return s.SaveToken(ctx, liveToken(h)) }
+	}
+	for _, c := range []struct {
+		name   string
+		calls  []func(context.Context) error
+		reruns uint64
+	}{
+		{"first run", []func(context.Context) error{save("l-1"), loses, save("l-2")}, 0},
+		{"re-run", []func(context.Context) error{save("l-3"), save("taken"), loses, save("l-4")}, 1},
+	} {
+		errs, d := inOrder(t, s, c.calls...)
+		for i, err := range errs {
+			if !errors.Is(err, nv.ErrUnavailable) {
+				t.Errorf("%s: call %d = %v, want nv.ErrUnavailable (batch lost)", c.name, i, err)
+			}
+		}
+		if d.Aborted != 1 || d.Reruns != c.reruns || d.Failed != uint64(len(c.calls)) {
+			t.Errorf("%s: aborted %d, re-runs %d, failed %d; want 1, %d, %d", c.name, d.Aborted, d.Reruns, d.Failed, c.reruns, len(c.calls))
+		}
+	}
+	for _, h := range []string{"l-1", "l-2", "l-3", "l-4"} {
+		if _, err := s.Token(ctx, h); !errors.Is(err, nv.ErrNotFound) {
+			t.Errorf("token %s of a lost batch is stored: %v", h, err)
+		}
+	}
+	if err := s.SaveToken(ctx, liveToken("after")); err != nil {
+		t.Errorf("write after the lost batches: %v", err)
 	}
 }
