@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,9 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	josejson "github.com/go-jose/go-jose/v4/json"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/luikyv/go-oidc/pkg/goidc"
 
@@ -179,13 +182,19 @@ func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, clientID st
 // checkJWTTimes. The signature is the engine's to verify (with the key of
 // the client named by iss). Returns the message of the failed check, or "".
 func (s *Server) checkAssertion(assertion, clientID string) (assertionInfo, string) {
-	tok, err := jwt.ParseSigned(assertion, requestObjectAlgs)
-	if err != nil {
-		return assertionInfo{}, "the client assertion must be a JWT signed with ES256, RS256, PS256 or EdDSA"
-	}
 	var claims jwt.Claims
-	if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
-		return assertionInfo{}, "the client assertion claims are unreadable"
+	if payload, ok := plainCompactJWS(assertion); ok {
+		if err := josejson.Unmarshal(payload, &claims); err != nil {
+			return assertionInfo{}, "the client assertion claims are unreadable"
+		}
+	} else {
+		tok, err := jwt.ParseSigned(assertion, requestObjectAlgs)
+		if err != nil {
+			return assertionInfo{}, "the client assertion must be a JWT signed with ES256, RS256, PS256 or EdDSA"
+		}
+		if err := tok.UnsafeClaimsWithoutVerification(&claims); err != nil {
+			return assertionInfo{}, "the client assertion claims are unreadable"
+		}
 	}
 	aud := []string{s.cfg.Issuer + TokenPath, s.cfg.Issuer}
 	switch {
@@ -206,6 +215,51 @@ func (s *Server) checkAssertion(assertion, clientID string) (assertionInfo, stri
 		return assertionInfo{}, msg
 	}
 	return assertionInfo{issuer: claims.Issuer, jti: claims.ID, exp: claims.Expiry.Time()}, ""
+}
+
+// plainCompactJWS returns the decoded payload of a compact JWS whose
+// protected header holds only string values of alg (one of
+// requestObjectAlgs), kid and typ: the usual client assertion. For such a
+// JWS, jwt.ParseSigned(s, requestObjectAlgs) succeeds and
+// UnsafeClaimsWithoutVerification decodes this payload with the same JSON
+// decoder, so checkAssertion reads the same claims without go-jose's full
+// header processing (the engine parses the assertion twice more, to find
+// the client and to verify it). Any other input gives false and goes
+// through go-jose, so what is refused, and how, is unchanged.
+func plainCompactJWS(s string) ([]byte, bool) {
+	protected, rest, ok := strings.Cut(s, ".")
+	if !ok {
+		return nil, false
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || strings.IndexByte(sig, '.') >= 0 {
+		return nil, false
+	}
+	header, err := base64.RawURLEncoding.DecodeString(protected)
+	if err != nil {
+		return nil, false
+	}
+	var fields map[string]any
+	if err := josejson.Unmarshal(header, &fields); err != nil {
+		return nil, false
+	}
+	alg, _ := fields["alg"].(string)
+	if !slices.Contains(requestObjectAlgs, jose.SignatureAlgorithm(alg)) {
+		return nil, false
+	}
+	for k, v := range fields {
+		if _, str := v.(string); !str || (k != "alg" && k != "kid" && k != "typ") {
+			return nil, false
+		}
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(sig); err != nil {
+		return nil, false
+	}
+	body, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil, false
+	}
+	return body, true
 }
 
 // jtiUsedDescription answers a replayed client assertion.
