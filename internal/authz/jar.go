@@ -230,7 +230,8 @@ func engineAuthorizeRequest(r *http.Request, params map[string]string) *http.Req
 // engine's own is generic) and one log line.
 func (s *Server) runAuthorize(w http.ResponseWriter, r *http.Request, clientID string) {
 	r, slot := withErrSlot(r)
-	rec := &bufferWriter{header: http.Header{}}
+	rec := newBufferWriter()
+	defer rec.release()
 	s.engine.ServeHTTP(rec, r)
 	if slot.err != nil {
 		var oe goidc.Error
@@ -251,16 +252,21 @@ func (s *Server) runAuthorize(w http.ResponseWriter, r *http.Request, clientID s
 // checkParams applies RFC 6749 §3.1 (no repeated parameter) and the
 // length limits to the parameters as sent.
 func checkParams(form url.Values) *authzRefusal {
-	for _, k := range sortedKeys(form) {
-		v := form[k]
-		if len(v) > 1 {
-			return &authzRefusal{"invalid_request", fmt.Sprintf("%s is sent more than once (RFC 6749 §3.1)", k)}
-		}
-		if len(v[0]) > paramLimit(k) {
-			return &authzRefusal{"invalid_request", fmt.Sprintf("%s exceeds %d bytes", k, paramLimit(k))}
+	found := false
+	k := ""
+	for name, v := range form {
+		if (len(v) > 1 || len(v) == 1 && len(v[0]) > paramLimit(name)) && (!found || name < k) {
+			k, found = name, true
 		}
 	}
-	return nil
+	switch {
+	case !found:
+		return nil
+	case len(form[k]) > 1:
+		return &authzRefusal{"invalid_request", fmt.Sprintf("%s is sent more than once (RFC 6749 §3.1)", k)}
+	default:
+		return &authzRefusal{"invalid_request", fmt.Sprintf("%s exceeds %d bytes", k, paramLimit(k))}
+	}
 }
 
 // checkAuthorizeParams checks the effective parameters (plain merged with

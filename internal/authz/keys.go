@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"sort"
 	"sync"
 	"time"
@@ -56,6 +57,9 @@ type keys struct {
 	st       nv.KeyStore
 	now      func() time.Time
 	pairwise []byte
+	// macs are HMAC-SHA256 states keyed with pairwise, reused by mac (two
+	// per flow) instead of keying a new one each time.
+	macs sync.Pool
 
 	mu       sync.Mutex
 	loadedAt time.Time
@@ -308,9 +312,19 @@ func (k *keys) pairwiseSubject(_ context.Context, sub string, c *goidc.Client) s
 }
 
 func (k *keys) mac(label, v string) string {
-	m := hmac.New(sha256.New, k.pairwise)
-	m.Write([]byte(label + "\x00" + v))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	m, _ := k.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, k.pairwise)
+	} else {
+		m.Reset()
+	}
+	in := make([]byte, 0, len(label)+1+len(v)+sha256.Size)
+	in = append(append(append(in, label...), 0), v...)
+	m.Write(in)
+	sum := m.Sum(in[len(in):])
+	k.macs.Put(m)
+	var out [43]byte // base64url of 32 bytes, unpadded
+	return string(base64.RawURLEncoding.AppendEncode(out[:0], sum))
 }
 
 func randomID(n int) string {

@@ -3,6 +3,7 @@ package authz
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -88,7 +89,9 @@ func (s *Server) authenticate(_ http.ResponseWriter, r *http.Request, as *goidc.
 	as.Store[storeMethod] = string(id.Method)
 	as.Store[storeSource] = id.Source
 	as.Store[storePurpose] = purpose
-	s.log.InfoContext(ctx, "authorize: device identified", "client_id", c.ID, "source", id.Source, "method", string(id.Method))
+	if s.log.Enabled(ctx, slog.LevelInfo) { // the arguments allocate even when not logged
+		s.log.InfoContext(ctx, "authorize: device identified", "client_id", c.ID, "source", id.Source, "method", string(id.Method))
+	}
 	return goidc.StatusSuccess, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -243,6 +244,28 @@ type bufferWriter struct {
 	header http.Header
 	body   bytes.Buffer
 	status int
+}
+
+// bufferWriters are reused: each /authorize and /token response is held
+// twice (guardUnavailable, then the engine's answer), and its header map
+// and body would otherwise be allocated and grown anew each time.
+var bufferWriters = sync.Pool{New: func() any { return &bufferWriter{header: http.Header{}} }}
+
+// newBufferWriter returns an empty bufferWriter; release it once its
+// answer is sent.
+func newBufferWriter() *bufferWriter { return bufferWriters.Get().(*bufferWriter) }
+
+// release empties b and returns it for reuse. The header values already
+// handed to a response stay the response's (the map is cleared, not the
+// slices); an unusually large body is not kept.
+func (b *bufferWriter) release() {
+	if b.body.Cap() > 64<<10 {
+		return
+	}
+	clear(b.header)
+	b.body.Reset()
+	b.status = 0
+	bufferWriters.Put(b)
 }
 
 func (b *bufferWriter) Header() http.Header         { return b.header }

@@ -110,11 +110,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	form := r.PostForm
 	clientID := truncate(form.Get("client_id"), MaxParamLen)
-	for _, k := range sortedKeys(form) {
-		if len(form[k]) > 1 {
-			s.refuseToken(w, r, clientID, http.StatusBadRequest, "invalid_request", k+" is sent more than once (RFC 6749 §3.2)")
-			return
-		}
+	if k := firstKey(form, func(v []string) bool { return len(v) > 1 }); k != "" {
+		s.refuseToken(w, r, clientID, http.StatusBadRequest, "invalid_request", k+" is sent more than once (RFC 6749 §3.2)")
+		return
 	}
 	if form.Get("client_assertion_type") != assertionType || form.Get("client_assertion") == "" {
 		s.refuseToken(w, r, clientID, http.StatusUnauthorized, "invalid_client",
@@ -132,7 +130,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, info))
 	r, slot := withErrSlot(r)
 	r, issue := withIssueSlot(r)
-	rec := &bufferWriter{header: http.Header{}}
+	rec := newBufferWriter()
+	defer rec.release()
 	s.engine.ServeHTTP(rec, r)
 	// The request failed after the client authenticated but before its
 	// token was issued: the assertion is consumed all the same, before the
@@ -302,11 +301,15 @@ func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
 	}{code, desc})
 }
 
-func sortedKeys(v url.Values) []string {
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
+// firstKey returns the first key of v, in sorted order, whose values fail
+// (so that a refusal names the same parameter every time), or "" when
+// none does. It neither allocates nor sorts.
+func firstKey(v url.Values, fails func([]string) bool) string {
+	first, found := "", false
+	for k, vs := range v {
+		if fails(vs) && (!found || k < first) {
+			first, found = k, true
+		}
 	}
-	slices.Sort(keys)
-	return keys
+	return first
 }

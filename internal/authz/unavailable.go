@@ -47,7 +47,8 @@ func (s *Server) guardUnavailable(token bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := &unavailableFlag{}
 		r = r.WithContext(context.WithValue(r.Context(), unavailableKey{}, f))
-		held := &bufferWriter{header: http.Header{}}
+		held := newBufferWriter()
+		defer held.release()
 		next.ServeHTTP(held, r)
 		if !f.set.Load() {
 			for k, v := range held.header {
