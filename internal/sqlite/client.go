@@ -67,7 +67,8 @@ func scanClient(row interface{ Scan(...any) error }) (nv.Client, error) {
 //   - every clientsRefresh (100 ms) by a background poll (pollClients): a
 //     client removed or changed by another process (`clients remove`,
 //     `clients add --replace`, a new JWKS) is seen within that bound, or
-//     later only on a machine too loaded to run the poll on time.
+//     later only on a machine too loaded to run the poll on time; a poll
+//     that cannot read the counter drops the cache.
 //
 // Whenever the counter has moved, every cached client is dropped.
 func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
@@ -113,7 +114,11 @@ func (s *Store) refreshClients(ctx context.Context) error {
 }
 
 // pollClients runs refreshClients every clientsRefresh until stop is
-// closed. A failed read keeps the cache as it is until the next poll.
+// closed. A failed read drops the cache (fails closed): without the
+// counter nothing says a cached client still exists or still has its keys,
+// so lookups read the database until a poll succeeds again; otherwise a
+// client removed by another process would authenticate for as long as the
+// poll keeps failing (a busy read pool, a slow disk).
 func (s *Store) pollClients(stop <-chan struct{}) {
 	t := time.NewTicker(clientsRefresh)
 	defer t.Stop()
@@ -126,7 +131,9 @@ func (s *Store) pollClients(stop <-chan struct{}) {
 				continue // nothing to drop: no read at all
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), clientsRefresh)
-			_ = s.refreshClients(ctx)
+			if err := s.refreshClients(ctx); err != nil {
+				s.clients.drop()
+			}
 			cancel()
 		}
 	}
