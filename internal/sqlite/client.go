@@ -144,6 +144,10 @@ type clientCache struct {
 	mu  sync.RWMutex
 	gen int64 // the highest counter value seen; only grows
 	m   map[string]nv.Client
+	// unsure is set by drop (the counter could not be read): nothing is
+	// cached until a counter read succeeds (advance), since a row read
+	// before the drop may be older than gen says.
+	unsure bool
 }
 
 // maxCachedClients bounds the cache; past it, it starts again empty.
@@ -159,10 +163,12 @@ func (c *clientCache) get(id string) (nv.Client, bool) {
 	return cloneClient(cl), true
 }
 
+// empty reports whether the poll has nothing to check: no client cached
+// and no drop waiting for a counter read.
 func (c *clientCache) empty() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.m) == 0
+	return len(c.m) == 0 && !c.unsure
 }
 
 // advance records the counter value gen: if it moved past the one the
@@ -174,14 +180,17 @@ func (c *clientCache) advance(gen int64) {
 	if gen > c.gen {
 		c.gen, c.m = gen, nil
 	}
+	if gen >= c.gen {
+		c.unsure = false
+	}
 }
 
 // put caches cl, read under counter value gen.
 func (c *clientCache) put(gen int64, cl nv.Client) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen < c.gen {
-		return // read under an older counter than the cache holds
+	if gen < c.gen || c.unsure {
+		return // read under an older counter than the cache holds, or maybe
 	}
 	if gen > c.gen || c.m == nil || len(c.m) >= maxCachedClients {
 		c.gen, c.m = gen, map[string]nv.Client{}
@@ -208,12 +217,13 @@ func (s *Store) ownClientChange(ctx context.Context) {
 	}
 }
 
-// drop empties the cache; a read already under way may still cache what it
-// read under the current counter, for at most until the next poll.
+// drop empties the cache and caches nothing more until a counter read
+// succeeds (the next poll, or the next own change): a read already under
+// way may have read its row before a change the counter would show.
 func (c *clientCache) drop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m = nil
+	c.m, c.unsure = nil, true
 }
 
 // Clients returns every client, by id.
