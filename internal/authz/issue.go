@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/luikyv/go-oidc/pkg/goidc"
@@ -63,11 +62,6 @@ type issueSlot struct {
 	grantData []byte
 	// keepGrant skips the engine's revocation of the grant.
 	keepGrant bool
-}
-
-func withIssueSlot(r *http.Request) (*http.Request, *issueSlot) {
-	slot := &issueSlot{}
-	return r.WithContext(context.WithValue(r.Context(), issueKey{}, slot)), slot
 }
 
 // issueSlotOf returns the request's slot, or nil outside serveToken.

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -196,21 +197,23 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.runAuthorize(w, engineAuthorizeRequest(r, params), clientID)
+	slot := &engineErrSlot{}
+	r2 := engineAuthorizeRequest(context.WithValue(ctx, engineErrKey{}, slot), r, params)
+	s.runAuthorize(w, r2, slot, clientID)
 }
 
-// engineAuthorizeRequest is the checked request as the engine runs it: a
-// form POST whose form is already parsed (params), so that the engine
-// reads its parameters from that map. (As a GET, go-oidc v0.23.0 parses
-// the query string again for each of its 27 parameters.) The body is
-// empty and Content-Type absent, which the engine accepts for a form.
-func engineAuthorizeRequest(r *http.Request, params map[string]string) *http.Request {
+// engineAuthorizeRequest is the checked request as the engine runs it,
+// with context ctx: a form POST whose form is already parsed (params), so
+// that the engine reads its parameters from that map. (As a GET, go-oidc
+// v0.23.0 parses the query string again for each of its 27 parameters.)
+// The body is empty and Content-Type absent, which the engine accepts for
+// a form.
+func engineAuthorizeRequest(ctx context.Context, r *http.Request, params map[string]string) *http.Request {
 	form := make(url.Values, len(params))
 	for k, v := range params {
 		form[k] = []string{v}
 	}
-	r2 := new(http.Request)
-	*r2 = *r // a shallow copy, as http.Request.WithContext makes
+	r2 := r.WithContext(ctx) // a shallow copy
 	u := *r.URL
 	u.RawQuery, u.ForceQuery = "", false
 	r2.URL = &u
@@ -228,8 +231,7 @@ func engineAuthorizeRequest(r *http.Request, params map[string]string) *http.Req
 // runAuthorize hands a checked authorization request to the engine. An
 // error the engine redirects gets the description of what failed (the
 // engine's own is generic) and one log line.
-func (s *Server) runAuthorize(w http.ResponseWriter, r *http.Request, clientID string) {
-	r, slot := withErrSlot(r)
+func (s *Server) runAuthorize(w http.ResponseWriter, r *http.Request, slot *engineErrSlot, clientID string) {
 	rec := newBufferWriter()
 	defer rec.release()
 	s.engine.ServeHTTP(rec, r)

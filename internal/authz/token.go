@@ -71,9 +71,27 @@ type engineErrKey struct{}
 
 type engineErrSlot struct{ err error }
 
-func withErrSlot(r *http.Request) (*http.Request, *engineErrSlot) {
-	slot := &engineErrSlot{}
-	return r.WithContext(context.WithValue(r.Context(), engineErrKey{}, slot)), slot
+// tokenContext is a /token request's context: it carries the client
+// assertion's claims (assertionKey), the engine's error slot (engineErrKey)
+// and the issueSlot (issueKey) in one allocation, where three
+// context.WithValue and request copies would make six.
+type tokenContext struct {
+	context.Context
+	assertion assertionInfo
+	errSlot   engineErrSlot
+	issue     issueSlot
+}
+
+func (c *tokenContext) Value(key any) any {
+	switch key.(type) {
+	case assertionKey:
+		return c.assertion
+	case engineErrKey:
+		return &c.errSlot
+	case issueKey:
+		return &c.issue
+	}
+	return c.Context.Value(key)
 }
 
 // handleEngineError is the engine's error handler: it records the error for
@@ -127,9 +145,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	if clientID == "" {
 		clientID = truncate(info.issuer, MaxParamLen)
 	}
-	r = r.WithContext(context.WithValue(r.Context(), assertionKey{}, info))
-	r, slot := withErrSlot(r)
-	r, issue := withIssueSlot(r)
+	tc := &tokenContext{Context: r.Context(), assertion: info}
+	r = r.WithContext(tc)
+	slot, issue := &tc.errSlot, &tc.issue
 	rec := newBufferWriter()
 	defer rec.release()
 	s.engine.ServeHTTP(rec, r)
