@@ -49,6 +49,8 @@ type spyStore struct {
 	mu          sync.Mutex
 	ops         []string
 	beforeIssue func(nv.TokenIssue) error
+	// consumeErr, when set, is what ConsumeJTI answers instead of storing.
+	consumeErr error
 }
 
 func (s *spyStore) record(op string) {
@@ -68,6 +70,12 @@ func (s *spyStore) take() []string {
 
 func (s *spyStore) ConsumeJTI(ctx context.Context, issuer, jti string, exp, now time.Time) error {
 	s.record("ConsumeJTI")
+	s.mu.Lock()
+	cerr := s.consumeErr
+	s.mu.Unlock()
+	if cerr != nil {
+		return cerr
+	}
 	return s.Store.ConsumeJTI(ctx, issuer, jti, exp, now)
 }
 func (s *spyStore) SaveAuthSession(ctx context.Context, a nv.AuthSession) error {

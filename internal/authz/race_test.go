@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -188,5 +189,34 @@ func TestAuthorizeClientGone(t *testing.T) {
 	h.do(req)
 	if logs := h.log.String(); strings.Contains(logs, "level=ERROR") {
 		t.Errorf("client gone logged at ERROR:\n%s", logs)
+	}
+}
+
+// TestUnavailableBeforeRevocation: a /token that fails its checks (a wrong
+// PKCE verifier) while the store is unavailable for the assertion's jti,
+// which must be consumed before the grant is revoked: 503
+// temporarily_unavailable, and nothing is half done (the grant is not
+// revoked, the jti is free), so the request can be sent again.
+func TestUnavailableBeforeRevocation(t *testing.T) {
+	h := newHarness(t)
+	base := h.httpServer()
+	c := h.client("app-a", nil)
+	code, verifier := h.code(c)
+	a := h.assertion(c, nil)
+	h.store.mu.Lock()
+	h.store.consumeErr = fmt.Errorf("%w: disk full", nv.ErrUnavailable)
+	h.store.mu.Unlock()
+	tr := h.tokenHTTP(base, tokenRequest(c, code, strings.Repeat("a", 43), a))
+	if tr.status != http.StatusServiceUnavailable || tr.Error != "temporarily_unavailable" {
+		t.Errorf("unavailable at the jti: %d %s %s", tr.status, tr.Error, tr.Description)
+	}
+	h.store.mu.Lock()
+	h.store.consumeErr = nil
+	h.store.mu.Unlock()
+	if g := h.grantOf(code); g == nil || g.CodeConsumed {
+		t.Fatalf("the grant after the outage: %+v, want untouched", g)
+	}
+	if tr := h.tokenHTTP(base, tokenRequest(c, code, verifier, a)); tr.status != http.StatusOK {
+		t.Errorf("the same code and assertion once the store is back: %d %s %s", tr.status, tr.Error, tr.Description)
 	}
 }
