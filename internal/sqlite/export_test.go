@@ -24,9 +24,10 @@ func LimitPages(ctx context.Context, s *Store, n int) error {
 }
 
 // FillSessions inserts sessions 0..n-1 (addr(i), "s<i>", updated at) in one
-// transaction, for benchmarks that need a large table quickly.
+// transaction, for benchmarks that need a large table quickly. It writes
+// around the session index, so it drops it (a rebuild reads the rows).
 func FillSessions(ctx context.Context, s *Store, n int, at time.Time, addr func(int) netip.Addr) error {
-	return s.write(ctx, func(tx *wtx) error {
+	return s.writeThen(ctx, func(tx *wtx) error {
 		for i := range n {
 			p := netip.PrefixFrom(addr(i), addr(i).BitLen())
 			_, err := tx.exec(`INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
@@ -36,7 +37,7 @@ VALUES (?, ?, ?, ?, 'gw', '', ?, ?, 'gw')`, p.String(), p.Bits(), fmt.Sprintf("+
 			}
 		}
 		return nil
-	})
+	}, func() { s.sidx.off("sessions inserted around the index") })
 }
 
 // WaitSessionIndex waits until lookups are served by the in-memory session

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,9 +22,10 @@ import (
 )
 
 // indexWait bounds a wait for the session index to be built or to see
-// another process's change; generous, for a loaded machine (the designed
-// bound is sessionPoll, plus rebuildGap before a rebuild).
-const indexWait = time.Minute
+// another process's change; generous, for a loaded machine: a rebuild may
+// wait maxRebuildGap after indexes were dropped one after another (the
+// designed bound for seeing a change is sessionPoll).
+const indexWait = maxRebuildGap + 2*time.Minute
 
 // waitIndex waits until the session index is in use.
 func waitIndex(t *testing.T, s *Store) {
@@ -387,12 +391,13 @@ func TestSessionIndexOtherProcess(t *testing.T) {
 		return err == nil && got == b
 	})
 	// Once seen, never the old holder again, while memory is rebuilt.
-	for !s.SessionIndexStats().Ready {
+	for deadline := time.Now().Add(indexWait); !s.SessionIndexStats().Ready && time.Now().Before(deadline); {
 		if got, err := lookup("10.0.0.1"); err != nil || got != b {
 			t.Fatalf("lookup while the index is rebuilt: %+v, %v", got, err)
 		}
 		time.Sleep(time.Millisecond)
 	}
+	waitIndex(t, s)
 	sameAsTable(t, s, "after the rebuild")
 
 	// Its Stop, its expiry, its purge.
@@ -565,5 +570,37 @@ func TestSessionForAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("SessionFor from memory: %v allocations, want 0", n)
+	}
+}
+
+// TestSessionWritesRecordEffects: every statement that changes
+// network_sessions is in network.go, where each records its effect for the
+// session index. A write elsewhere would change the table behind the
+// index's back (this process's own writes do not move data_version): the
+// index would answer for a session that is gone, the wrong subscriber.
+func TestSessionWritesRecordEffects(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := regexp.MustCompile(`(?i)(INSERT\s+(OR\s+\w+\s+)?INTO|REPLACE\s+INTO|UPDATE|DELETE\s+FROM)\s+network_sessions\b`)
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || f == "network.go" || f == "schema.go" {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loc := write.FindIndex(b); loc != nil {
+			t.Errorf("%s writes network_sessions (%q) outside network.go: record its effect for the session index (writeThen, sessEffect)", f, b[loc[0]:loc[1]])
+		}
+	}
+	b, err := os.ReadFile("network.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(write.FindAll(b, -1)); got != 5 {
+		t.Errorf("network.go has %d statements writing network_sessions, want 5 (start, upsert, stop, purge, expire): a new one must record its effect for the session index", got)
 	}
 }
