@@ -57,6 +57,7 @@ func newApp(ctx context.Context, c appConfig) (*app, error) {
 	reg := admin.NewRegistry()
 	m := admin.NewMetrics(reg)
 	registerWritePathMetrics(reg, c.store)
+	registerSessionIndexMetrics(reg, c.store)
 	var enrich func(*http.Request) map[string]string
 	if len(c.enrichHeaders) > 0 {
 		enrich = func(r *http.Request) map[string]string {

@@ -112,9 +112,15 @@ func TestServeRADIUS(t *testing.T) {
 	metrics := getBody(t, n.admin+"/metrics")
 	for _, name := range []string{"numbergate_radius_queue_depth ", "numbergate_store_write_queue ",
 		"numbergate_store_write_batches_total ", "numbergate_store_writes_total ",
-		"numbergate_store_write_batches_rerun_total "} {
+		"numbergate_store_write_batches_rerun_total ", "numbergate_store_session_index_ready ",
+		"numbergate_store_session_index_sessions ", "numbergate_store_session_index_drops_total "} {
 		if !strings.Contains(metrics, "\n"+name) {
 			t.Errorf("/metrics has no %s", name)
 		}
+	}
+	// The identity lookups above were served from the session index (serve
+	// is the only process writing to its database here).
+	if !strings.Contains(metrics, "\nnumbergate_store_session_index_ready 1\n") {
+		t.Errorf("/metrics: the session index is not in use")
 	}
 }

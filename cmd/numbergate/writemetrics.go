@@ -41,6 +41,40 @@ func registerWritePathMetrics(reg prometheus.Registerer, st nv.Store) {
 	)
 }
 
+// registerSessionIndexMetrics exports the state of the embedded store's
+// in-memory session index: whether identity lookups are served from memory
+// (0 while it is built, at start or after another process wrote to the
+// database file; lookups then read SQLite), and how often it was dropped.
+func registerSessionIndexMetrics(reg prometheus.Registerer, st nv.Store) {
+	si, ok := st.(interface {
+		SessionIndexStats() sqlite.SessionIndexStats
+	})
+	if !ok {
+		return
+	}
+	gauge := func(name, help string, f func(sqlite.SessionIndexStats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(si.SessionIndexStats()) })
+	}
+	counter := func(name, help string, f func(sqlite.SessionIndexStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return f(si.SessionIndexStats()) })
+	}
+	reg.MustRegister(
+		gauge("numbergate_store_session_index_ready", "1 when identity lookups are served from the in-memory session index, 0 while it is (re)built and lookups read SQLite.",
+			func(s sqlite.SessionIndexStats) float64 {
+				if s.Ready {
+					return 1
+				}
+				return 0
+			}),
+		gauge("numbergate_store_session_index_sessions", "Network sessions held by the in-memory session index (0 when not ready).",
+			func(s sqlite.SessionIndexStats) float64 { return float64(s.Sessions) }),
+		counter("numbergate_store_session_index_builds_total", "In-memory session indexes built from the database and put in use.",
+			func(s sqlite.SessionIndexStats) float64 { return float64(s.Builds) }),
+		counter("numbergate_store_session_index_drops_total", "In-memory session indexes dropped (another process wrote to the database file, or a self-check failed).",
+			func(s sqlite.SessionIndexStats) float64 { return float64(s.Drops) }),
+	)
+}
+
 // registerQueueDepth exports a feed's queue of received work waiting for
 // its store workers.
 func registerQueueDepth(reg prometheus.Registerer, name, help string, depth func() int) {
