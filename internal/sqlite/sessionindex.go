@@ -44,6 +44,11 @@ import (
 //     more than needed, never one less, and no cost on the write path (a
 //     trigger-kept change counter was measured at about 2.5 µs of CPU per
 //     session row written).
+//   - While lookups read the table (the index being built, or dropped),
+//     the prefix lengths they probe (lengths.go) are read again every
+//     sessionPoll and at the moment of a drop, so that a longer prefix
+//     another process added inside a shorter one is not answered with the
+//     shorter one's subscriber.
 //   - The index also checks itself: a Stop, purge or expiry whose row count
 //     differs from what the index holds, or a refused upsert the index
 //     would have allowed, drops it the same way.
@@ -458,6 +463,10 @@ func (s *Store) maintainSessionIndex(ctx context.Context) {
 	gap := rebuildGap
 	for {
 		if !x.ready.Load() {
+			// Lookups read the table meanwhile: keep the lengths they
+			// probe as fresh as the index would be (lengths.go reads them
+			// only every lengthsRefresh).
+			_ = s.loadLengths(ctx) // a failed read keeps the set as it is
 			if last.IsZero() || time.Since(last) >= gap {
 				if !installed.IsZero() && time.Since(installed) < maxRebuildGap {
 					gap = min(2*gap, maxRebuildGap) // dropped soon after its install
@@ -495,7 +504,7 @@ func (s *Store) dataVersion() (int64, error) {
 
 // checkSessionIndex drops the index if another process committed since
 // its snapshot.
-func (s *Store) checkSessionIndex(context.Context) {
+func (s *Store) checkSessionIndex(ctx context.Context) {
 	x := &s.sidx
 	s.wr.seq.Lock()
 	defer s.wr.seq.Unlock()
@@ -508,6 +517,11 @@ func (s *Store) checkSessionIndex(context.Context) {
 		return
 	}
 	if v != x.dv {
+		// The table lookup probes the lengths in use: read them first, so
+		// that it also probes one the other process used first (else, for
+		// up to lengthsRefresh, a new longer prefix inside a shorter one
+		// would be answered with the shorter one's subscriber).
+		_ = s.loadLengths(ctx) // a failed read keeps the set as it is
 		x.off("another process wrote to the database")
 	}
 }

@@ -470,6 +470,49 @@ VALUES ('10.0.0.0/30', 30, '+34600000098', 's98', 'gw', '', 1, 1, 'gw')`); err !
 	}
 }
 
+// TestSessionIndexOtherProcessNewLength: another process gives an address
+// inside a shorter prefix to another subscriber, with a prefix length no
+// session used before. Once this process has noticed (the index dropped),
+// every lookup answers the new, longer prefix: the table lookup that
+// serves meanwhile probes the new length at once, not a second later.
+func TestSessionIndexOtherProcessNewLength(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	wide := idxSession("10.9.0.0/16", "+34600000001", "s1", "gw", 10)
+	if err := s.StartSession(ctx, wide); err != nil {
+		t.Fatal(err)
+	}
+	waitIndex(t, s)
+	drops := s.SessionIndexStats().Drops
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.ExecContext(ctx, `INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES ('10.9.0.4/30', 30, '+34600000002', 's2', 'gw', '', 1, 1, 'gw')`); err != nil {
+		t.Fatal(err)
+	}
+	a := netip.MustParseAddr("10.9.0.5")
+	eventually(t, "the index dropped after another process's write", func() bool {
+		return s.SessionIndexStats().Drops > drops
+	})
+	for !s.SessionIndexStats().Ready {
+		if got, err := s.SessionFor(ctx, a, time.Time{}); err != nil || got.MSISDN != "+34600000002" {
+			t.Fatalf("lookup once the other process's write was noticed: %+v, %v; want the /30's +34600000002", got, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got, err := s.SessionFor(ctx, a, time.Time{}); err != nil || got.MSISDN != "+34600000002" {
+		t.Fatalf("lookup after the rebuild: %+v, %v", got, err)
+	}
+}
+
 // TestSessionIndexReload: after a restart the index holds what the table
 // holds.
 func TestSessionIndexReload(t *testing.T) {
