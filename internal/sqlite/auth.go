@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,7 +20,9 @@ func (s *Store) ConsumeJTI(ctx context.Context, issuer, jti string, expiresAt, n
 	return nil
 }
 
-// consumeJTI is ConsumeJTI's statement, inside an op.
+// consumeJTI is ConsumeJTI's statement, inside an op. A jti still
+// recorded is nv.ErrConsumed marked noEffect: the statement changed no row
+// (jtis has no trigger).
 func consumeJTI(tx *wtx, issuer, jti string, expiresAt, now time.Time) error {
 	n, err := tx.exec(`
 INSERT INTO jtis (issuer, jti, expires_at) VALUES (?, ?, ?)
@@ -30,7 +33,7 @@ WHERE jtis.expires_at <> 0 AND jtis.expires_at <= ?`,
 		return err
 	}
 	if n == 0 {
-		return nv.ErrConsumed
+		return noEffect(nv.ErrConsumed)
 	}
 	return nil
 }
@@ -130,7 +133,10 @@ func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte, now tim
 	return nil
 }
 
-// redeemGrant is RedeemGrant's statement, inside an op.
+// redeemGrant is RedeemGrant's statement, inside an op. A lost redemption
+// is marked noEffect: its UPDATE changed no row (grants has no trigger) and
+// the SELECT explaining it reads only; an error of that SELECT is not
+// marked.
 func redeemGrant(tx *wtx, id string, data []byte, now time.Time) error {
 	n, err := tx.exec(`
 UPDATE grants SET code_consumed = 1, data = ?
@@ -147,14 +153,16 @@ WHERE id = ? AND code_consumed = 0 AND revoked = 0 AND (expires_at = 0 OR expire
 	err = tx.queryRow("SELECT code_consumed, revoked, expires_at FROM grants WHERE id = ?", id).
 		Scan(&consumed, &revoked, &expiresAt)
 	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return noEffect(nv.ErrNotFound)
 	case err != nil:
-		return notFound(err)
+		return err
 	case revoked:
-		return fmt.Errorf("revoked: %w", nv.ErrNotFound)
+		return noEffect(fmt.Errorf("revoked: %w", nv.ErrNotFound))
 	case expiresAt != 0 && expiresAt <= unixNano(now):
-		return fmt.Errorf("expired: %w", nv.ErrNotFound)
+		return noEffect(fmt.Errorf("expired: %w", nv.ErrNotFound))
 	default:
-		return nv.ErrConsumed
+		return noEffect(nv.ErrConsumed)
 	}
 }
 

@@ -30,13 +30,19 @@ func (s *Store) ConsumeTokenFor(ctx context.Context, hash string, now time.Time,
 		var err error
 		t, err = scanConsumed(tx.queryRow(consumeQuery, unixNano(now), hash), hash)
 		if errors.Is(err, sql.ErrNoRows) {
-			// Lost: tell why. The outcome was decided above; this only explains it.
+			// Lost: tell why. The outcome was decided above; this only
+			// explains it. The UPDATE changed no row (tokens has no
+			// trigger) and this SELECT reads only: nothing to undo.
 			var one int
 			err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", hash).Scan(&one)
-			if err == nil {
-				err = nv.ErrConsumed
+			switch {
+			case err == nil:
+				return noEffect(nv.ErrConsumed)
+			case errors.Is(err, sql.ErrNoRows):
+				return noEffect(nv.ErrNotFound)
+			default:
+				return err
 			}
-			return notFound(err)
 		}
 		if err != nil || record == nil {
 			return err

@@ -13,7 +13,10 @@ import (
 // statements of ConsumeJTI, RedeemGrant, SaveToken and RecordUsage. A
 // failed op is rolled back whole (writer.go), so a failed step undoes the
 // steps before it and nothing of the request is stored; its batch-mates are
-// unaffected.
+// unaffected. A failure of the first step (a replayed jti, or a lost
+// redemption when there is no jti) has written nothing and is answered
+// without rolling back its batch (noEffect, writer.go); a failure of a
+// later step is not marked.
 // Being one op of the one writer, it runs wholly before or wholly after any
 // other write (a RevokeGrant, a concurrent redemption of the same code).
 func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
@@ -23,17 +26,22 @@ func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
 	err := s.write(ctx, func(tx *wtx) error {
 		if ti.JTI.ID != "" {
 			err := consumeJTI(tx, ti.JTI.Issuer, ti.JTI.ID, ti.JTI.ExpiresAt, ti.Now)
-			if errors.Is(err, nv.ErrConsumed) {
-				return nv.ErrJTIReplayed
-			}
-			if err != nil {
+			if err, ok := unmark(err); ok && errors.Is(err, nv.ErrConsumed) {
+				return noEffect(nv.ErrJTIReplayed) // the first step: nothing written
+			} else if err != nil {
 				return fmt.Errorf("consume jti: %w", err)
 			}
 		}
 		if err := redeemGrant(tx, ti.Token.GrantID, ti.GrantData, ti.Now); err != nil {
-			return fmt.Errorf("redeem grant: %w", err)
+			err, ok := unmark(err)
+			err = fmt.Errorf("redeem grant: %w", err)
+			if ok && ti.JTI.ID == "" {
+				return noEffect(err) // the first step: nothing written
+			}
+			return err
 		}
 		if err := saveToken(tx, ti.Token); err != nil {
+			err, _ := unmark(err) // written before: the batch must undo it
 			return fmt.Errorf("save token: %w", err)
 		}
 		if err := recordUsage(tx, ti.Usage); err != nil {

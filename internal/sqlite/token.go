@@ -23,7 +23,9 @@ func (s *Store) SaveToken(ctx context.Context, t nv.AccessToken) error {
 	return nil
 }
 
-// saveToken is SaveToken's statement, inside an op.
+// saveToken is SaveToken's statement, inside an op. A refused token (hash
+// taken, grant gone) is marked noEffect: the INSERT changed no row (tokens
+// has no trigger) and the SELECT explaining it reads only.
 func saveToken(tx *wtx, t nv.AccessToken) error {
 	args := []any{t.Hash, t.GrantID, t.ClientID, string(t.MSISDN), jsonList(t.Scopes), t.Purpose,
 		string(t.AuthMethod), t.Source, unixNano(t.IssuedAt), unixNano(t.ExpiresAt)}
@@ -46,9 +48,9 @@ WHERE EXISTS (SELECT 1 FROM grants WHERE id = ? AND revoked = 0) ON CONFLICT DO 
 	err = tx.queryRow("SELECT 1 FROM tokens WHERE hash = ?", t.Hash).Scan(&one)
 	switch {
 	case err == nil:
-		return nv.ErrAlreadyExists
+		return noEffect(nv.ErrAlreadyExists)
 	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound)
+		return noEffect(fmt.Errorf("grant %q gone or revoked: %w", t.GrantID, nv.ErrNotFound))
 	default:
 		return err
 	}

@@ -35,6 +35,14 @@ import (
 // ROLLBACK TO that fails), every op of the batch fails with that error
 // (wrapping nv.ErrUnavailable) and nothing of the batch is visible.
 //
+// An op that fails before it changed anything (a replayed token or jti, a
+// lost redemption race: its first statement's conditional UPDATE or INSERT
+// changed no row and raised no error) returns its error marked with
+// noEffect. The writer answers that op with its error and carries on with
+// the batch on the same run: there is nothing of it to roll back, so a
+// stream of replayed credentials costs no re-run. Only an op that may have
+// written before failing forces the rollback and re-run.
+//
 // Ops must therefore be re-runnable: an op may run twice in one batch (the
 // first run rolled back), and only the last run's effects are committed.
 // Its SQL sees the database as it was before the batch both times; its Go
@@ -77,6 +85,31 @@ type op struct {
 	done  chan struct{}
 }
 
+// noEffectError is an op's error when the op failed before changing
+// anything in the database, and so needs no rollback: every statement it
+// ran succeeded and changed no row. Only the error an op returns is looked
+// at (a type assertion, never errors.As): an op that wrote before calling
+// something that returned a marked error must not pass the mark on, and
+// wrapping the error (fmt.Errorf) drops it, which is the safe default. The
+// writer hands the caller the error inside, so callers see no difference.
+type noEffectError struct{ err error }
+
+func (e *noEffectError) Error() string { return e.err.Error() }
+func (e *noEffectError) Unwrap() error { return e.err }
+
+// noEffect marks err as the error of an op that changed nothing. Use it
+// only where that is certain: the op's statements so far all succeeded and
+// changed no row (no trigger fires on a statement that changes no row).
+func noEffect(err error) error { return &noEffectError{err} }
+
+// unmark returns err without its noEffect mark, and whether it had one.
+func unmark(err error) (error, bool) {
+	if e, ok := err.(*noEffectError); ok {
+		return e.err, true
+	}
+	return err, false
+}
+
 // WriteStats are the write path's counters, for metrics.
 type WriteStats struct {
 	// Queued is how many ops wait for the writer now (backpressure).
@@ -90,7 +123,9 @@ type WriteStats struct {
 	// Cancelled counts ops whose caller gave up before the writer took them.
 	Cancelled uint64
 	// Reruns counts batches run a second time, with a savepoint per op,
-	// because an op failed on the first run (which has none).
+	// because an op failed on the first run (which has none) after it
+	// may have written. An op that failed having changed nothing (a
+	// replayed token or jti, a lost race) causes no re-run.
 	Reruns uint64
 	// SyncSeconds is the total time spent in COMMIT (the WAL sync).
 	SyncSeconds float64
@@ -253,7 +288,8 @@ func (w *writer) run(batch []*op) {
 }
 
 // runFast runs the batch with no savepoint and commits it if every op
-// succeeds. When one fails it rolls the whole transaction back and returns
+// succeeds or fails having changed nothing (noEffect). When one fails
+// otherwise it rolls the whole transaction back and returns
 // false for the batch to run again with a savepoint per op, unless the
 // batch is that op alone (it is answered with its error: a rollback of the
 // transaction is a rollback of the op) or the failure took the transaction
@@ -267,6 +303,10 @@ func (w *writer) runFast(taken []*op) (done bool) {
 	for i, o := range taken {
 		err := w.call(o.fn, tx)
 		if err == nil {
+			continue
+		}
+		if err, ok := unmark(err); ok {
+			o.err = err // nothing to undo: answered with its error at commit
 			continue
 		}
 		// ROLLBACK fails only when SQLite has already rolled the
@@ -302,7 +342,7 @@ func (w *writer) runSavepoints(taken []*op) {
 			w.abort(taken, fmt.Errorf("savepoint: %w", err))
 			return
 		}
-		o.err = w.call(o.fn, tx)
+		o.err, _ = unmark(w.call(o.fn, tx))
 		if o.err != nil {
 			// Undo this op alone. If the savepoint is gone, SQLite has
 			// already rolled back the whole transaction (an I/O error,

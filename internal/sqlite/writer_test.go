@@ -65,6 +65,14 @@ func waitQueued(t *testing.T, s *Store, n int) {
 // group-commit batch (checked), and returns their errors in order.
 func inOneBatch(t *testing.T, s *Store, calls ...func(context.Context) error) []error {
 	t.Helper()
+	errs, _ := inOneBatchStats(t, s, calls...)
+	return errs
+}
+
+// inOneBatchStats is inOneBatch, also returning the change in the
+// writer's counters.
+func inOneBatchStats(t *testing.T, s *Store, calls ...func(context.Context) error) ([]error, WriteStats) {
+	t.Helper()
 	release := holdWriter(t, s)
 	before := s.WriteStats()
 	errs := make([]error, len(calls))
@@ -83,19 +91,46 @@ func inOneBatch(t *testing.T, s *Store, calls ...func(context.Context) error) []
 	if got := after.Ops - before.Ops; got != uint64(len(calls)) {
 		t.Errorf("%d ops ran, want %d", got, len(calls))
 	}
-	// A batch with a failure (and a transaction that survived it) is run
-	// again once, with a savepoint per op; one with none is not.
+	// A batch with no failure is not run again; one with a failure at
+	// most once (none when every failure changed nothing, noEffect).
 	failed := slices.ContainsFunc(errs, func(err error) bool { return err != nil })
-	if after.Aborted == before.Aborted && len(calls) > 1 {
-		want := uint64(0)
-		if failed {
-			want = 1
-		}
-		if got := after.Reruns - before.Reruns; got != want {
-			t.Errorf("the batch was re-run %d times, want %d", got, want)
+	d := WriteStats{
+		Batches: after.Batches - before.Batches, Ops: after.Ops - before.Ops,
+		Failed: after.Failed - before.Failed, Aborted: after.Aborted - before.Aborted,
+		Reruns: after.Reruns - before.Reruns,
+	}
+	if !failed && d.Reruns != 0 || d.Reruns > 1 {
+		t.Errorf("the batch was re-run %d times (a failure: %v)", d.Reruns, failed)
+	}
+	for i, err := range errs {
+		var ne *noEffectError
+		if errors.As(err, &ne) {
+			t.Errorf("call %d = %v, carrying the writer's noEffect mark to its caller", i, err)
 		}
 	}
-	return errs
+	return errs, d
+}
+
+// wroteThenFails is an op that inserts a jti (issuer "wrote", jti id) and
+// then fails with ErrAlreadyExists, unmarked: its batch must be rolled back
+// and re-run for its insert to be undone.
+func wroteThenFails(s *Store, id string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		return s.write(ctx, func(tx *wtx) error {
+			if _, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('wrote', ?, 0)", id); err != nil {
+				return err
+			}
+			return fmt.Errorf("after a write: %w", nv.ErrAlreadyExists)
+		})
+	}
+}
+
+// notWritten checks that wroteThenFails(id)'s insert was undone.
+func notWritten(t *testing.T, s *Store, id string) {
+	t.Helper()
+	if err := s.ConsumeJTI(t.Context(), "wrote", id, time.Time{}, time.Now()); err != nil {
+		t.Errorf("the insert of a failed op (%s) was kept: ConsumeJTI = %v", id, err)
+	}
 }
 
 // outcome checks that errs[i] matches want[i] (nil for success).
@@ -138,7 +173,10 @@ func TestBatchTokenWinnersAndLosers(t *testing.T) {
 		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("t-new")) },
 		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("t-solo")) }, // taken
 	)
-	errs := inOneBatch(t, s, calls...)
+	errs, d := inOneBatchStats(t, s, calls...)
+	if d.Reruns != 0 {
+		t.Errorf("re-runs %d, want 0: every loser failed having changed nothing", d.Reruns)
+	}
 	wins := 0
 	for _, err := range errs[:racers] {
 		switch {
@@ -171,7 +209,10 @@ func TestBatchJTIWinnersAndLosers(t *testing.T) {
 	jti := func(id string) func(context.Context) error {
 		return func(ctx context.Context) error { return s.ConsumeJTI(ctx, "iss", id, live, time.Now()) }
 	}
-	errs := inOneBatch(t, s, jti("j-race"), jti("j-a"), jti("j-race"), jti("j-b"), jti("j-race"), jti("j-a"))
+	errs, d := inOneBatchStats(t, s, jti("j-race"), jti("j-a"), jti("j-race"), jti("j-b"), jti("j-race"), jti("j-a"))
+	if d.Reruns != 0 {
+		t.Errorf("re-runs %d, want 0: a replayed jti changes nothing", d.Reruns)
+	}
 	wins := 0
 	for _, i := range []int{0, 2, 4} {
 		if errs[i] == nil {
@@ -218,7 +259,7 @@ func TestBatchCodeWinnersAndLosers(t *testing.T) {
 	redeem := func(id string) func(context.Context) error {
 		return func(ctx context.Context) error { return s.RedeemGrant(ctx, id, []byte("by "+id), time.Now()) }
 	}
-	errs := inOneBatch(t, s,
+	errs, d := inOneBatchStats(t, s,
 		redeem("g-race"), redeem("g-race"), redeem("g-race"), redeem("g-race"),
 		redeem("g-solo"), redeem("g-revoked"),
 		func(ctx context.Context) error {
@@ -228,6 +269,9 @@ func TestBatchCodeWinnersAndLosers(t *testing.T) {
 			return s.CreateGrant(ctx, nv.Grant{ID: "g-new", AuthCode: "c-new", ExpiresAt: exp})
 		},
 	)
+	if d.Reruns != 0 {
+		t.Errorf("re-runs %d, want 0: a lost or refused redemption changes nothing", d.Reruns)
+	}
 	wins := 0
 	for _, err := range errs[:4] {
 		if err == nil {
@@ -513,7 +557,182 @@ func TestBatchAllSucceedRunOnce(t *testing.T) {
 	}
 }
 
-// TestBatchFailureInTheMiddle: the fourth op of six fails; the batch is
+// issue is a TokenIssue of token hash for grant, consuming jti (none if "").
+func issue(grant, hash, jti string) nv.TokenIssue {
+	now := time.Now()
+	tok := liveToken(hash)
+	tok.GrantID = grant
+	ti := nv.TokenIssue{GrantData: []byte("by " + hash), Token: tok, Now: now,
+		Usage: nv.UsageRecord{At: now, ClientID: "app", Event: "token_issued", Operation: "token", Result: "OK"}}
+	if jti != "" {
+		ti.JTI = nv.JTI{Issuer: "app", ID: jti, ExpiresAt: now.Add(time.Hour)}
+	}
+	return ti
+}
+
+// TestBatchNoEffectNoRerun: a batch of spent-token replays, a replayed
+// jti, lost redemptions and refused saves (each failing before it changed
+// anything) next to winners is run once, with no rollback: every loser
+// gets its error, every winner commits, and each op ran once.
+func TestBatchNoEffectNoRerun(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	start := time.Now()
+	for _, h := range []string{"spent", "win"} {
+		if err := s.SaveToken(ctx, liveToken(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ConsumeToken(ctx, "spent", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	for _, id := range []string{"g-used", "g-win", "g-jti"} {
+		if err := s.CreateGrant(ctx, nv.Grant{ID: id, AuthCode: "c-" + id, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RedeemGrant(ctx, "g-used", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ConsumeJTI(ctx, "app", "replayed", exp, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	consume := func(h string) func(context.Context) error {
+		return func(ctx context.Context) error { _, err := s.ConsumeToken(ctx, h, time.Now()); return err }
+	}
+	record := func(tok nv.AccessToken, err error) (nv.UsageRecord, bool) {
+		return nv.UsageRecord{At: time.Now(), ClientID: tok.ClientID, Event: "api_call", Operation: "verify", Result: "OK"}, true
+	}
+	first, last := &countingOp{s: s, id: "first"}, &countingOp{s: s, id: "last"}
+	errs, d := inOrder(t, s,
+		first.call,
+		consume("spent"), consume("spent"), consume("spent"),
+		func(ctx context.Context) error {
+			_, err := s.ConsumeTokenFor(ctx, "spent", time.Now(), record)
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := s.ConsumeTokenFor(ctx, "win", time.Now(), record)
+			return err
+		},
+		consume("unknown"),
+		func(ctx context.Context) error { return s.IssueToken(ctx, issue("g-jti", "i-replay", "replayed")) },
+		func(ctx context.Context) error { return s.IssueToken(ctx, issue("g-used", "i-lost", "")) },
+		func(ctx context.Context) error { return s.RedeemGrant(ctx, "g-used", nil, time.Now()) },
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("win")) },
+		func(ctx context.Context) error { return s.ConsumeJTI(ctx, "app", "replayed", exp, time.Now()) },
+		func(ctx context.Context) error { return s.IssueToken(ctx, issue("g-win", "i-win", "fresh")) },
+		last.call,
+	)
+	outcome(t, "batch", errs, []error{nil,
+		nv.ErrConsumed, nv.ErrConsumed, nv.ErrConsumed, nv.ErrConsumed, nil, nv.ErrNotFound,
+		nv.ErrJTIReplayed, nv.ErrConsumed, nv.ErrConsumed, nv.ErrAlreadyExists, nv.ErrConsumed,
+		nil, nil})
+	if d.Reruns != 0 || d.Failed != 10 || d.Aborted != 0 {
+		t.Errorf("re-runs %d, failed %d, aborted %d; want 0, 10, 0", d.Reruns, d.Failed, d.Aborted)
+	}
+	for _, o := range []*countingOp{first, last} {
+		if n := o.runs.Load(); n != 1 {
+			t.Errorf("op %s ran %d times, want 1", o.id, n)
+		}
+	}
+	// The winners are durable.
+	if _, err := s.ConsumeToken(ctx, "win", time.Now()); !errors.Is(err, nv.ErrConsumed) {
+		t.Errorf("token consumed in the batch: ConsumeToken = %v, want ErrConsumed", err)
+	}
+	if _, err := s.Token(ctx, "i-win"); err != nil {
+		t.Errorf("token issued in the batch: %v", err)
+	}
+	if g, err := s.Grant(ctx, "g-win"); err != nil || !g.CodeConsumed {
+		t.Errorf("grant redeemed in the batch: %+v, %v", g, err)
+	}
+	if err := s.ConsumeJTI(ctx, "app", "fresh", exp, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+		t.Errorf("jti consumed in the batch: ConsumeJTI = %v, want ErrConsumed", err)
+	}
+	for _, id := range []string{"first", "last"} {
+		if err := s.ConsumeJTI(ctx, "count", id, time.Time{}, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+			t.Errorf("jti %s written in the batch: ConsumeJTI = %v, want ErrConsumed", id, err)
+		}
+	}
+	// The losers changed nothing.
+	for _, h := range []string{"i-replay", "i-lost"} {
+		if _, err := s.Token(ctx, h); !errors.Is(err, nv.ErrNotFound) {
+			t.Errorf("token %s of a refused IssueToken is stored: %v", h, err)
+		}
+	}
+	if g, err := s.Grant(ctx, "g-jti"); err != nil || g.CodeConsumed {
+		t.Errorf("grant of the IssueToken refused at its jti: %+v, %v; want not redeemed", g, err)
+	}
+	recs, err := s.UsageRecords(ctx, start, time.Now().Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, r := range recs {
+		events = append(events, r.Event)
+	}
+	slices.Sort(events)
+	if !slices.Equal(events, []string{"api_call", "token_issued"}) {
+		t.Errorf("usage records after the batch: %v, want one api_call (the consumed token) and one token_issued", events)
+	}
+}
+
+// TestBatchWroteThenFailedReruns: IssueToken ops that fail after writing
+// (their jti consumed, then a code already redeemed; their jti and grant,
+// then a token hash taken) still force the re-run: each fails alone, none
+// of its writes is kept, and its batch-mates commit, a replayed token among
+// them failing as before.
+func TestBatchWroteThenFailedReruns(t *testing.T) {
+	s := openTest(t)
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	for _, id := range []string{"g-used", "g-a", "g-b"} {
+		if err := s.CreateGrant(ctx, nv.Grant{ID: id, AuthCode: "c-" + id, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RedeemGrant(ctx, "g-used", nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []string{"spent", "taken"} {
+		if err := s.SaveToken(ctx, liveToken(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ConsumeToken(ctx, "spent", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	errs, d := inOrder(t, s,
+		func(ctx context.Context) error { _, err := s.ConsumeToken(ctx, "spent", time.Now()); return err },
+		func(ctx context.Context) error { return s.IssueToken(ctx, issue("g-a", "t-a", "j-a")) },
+		func(ctx context.Context) error { return s.IssueToken(ctx, issue("g-used", "t-lost", "j-lost")) },
+		func(ctx context.Context) error { return s.IssueToken(ctx, issue("g-b", "taken", "j-taken")) },
+		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("after")) },
+	)
+	outcome(t, "batch", errs, []error{nv.ErrConsumed, nil, nv.ErrConsumed, nv.ErrAlreadyExists, nil})
+	if d.Reruns != 1 || d.Failed != 3 || d.Aborted != 0 {
+		t.Errorf("re-runs %d, failed %d, aborted %d; want 1, 3, 0", d.Reruns, d.Failed, d.Aborted)
+	}
+	for _, id := range []string{"j-lost", "j-taken"} {
+		if err := s.ConsumeJTI(ctx, "app", id, exp, time.Now()); err != nil {
+			t.Errorf("jti %s of a failed IssueToken was kept: ConsumeJTI = %v", id, err)
+		}
+	}
+	if g, err := s.Grant(ctx, "g-b"); err != nil || g.CodeConsumed {
+		t.Errorf("grant of the IssueToken refused at its token: %+v, %v; want not redeemed", g, err)
+	}
+	if err := s.ConsumeJTI(ctx, "app", "j-a", exp, time.Now()); !errors.Is(err, nv.ErrConsumed) {
+		t.Errorf("jti of the winning IssueToken: ConsumeJTI = %v, want ErrConsumed", err)
+	}
+	for _, h := range []string{"t-a", "after"} {
+		if _, err := s.Token(ctx, h); err != nil {
+			t.Errorf("token %s saved next to the failures: %v", h, err)
+		}
+	}
+}
+
+// TestBatchFailureInTheMiddle: the fourth op of six fails after writing; the batch is
 // run again with a savepoint per op, so the failing op fails alone and the
 // others commit exactly once (a counter incremented before the failure is
 // incremented once, not twice), and each op before the failure ran twice,
@@ -521,9 +740,6 @@ func TestBatchAllSucceedRunOnce(t *testing.T) {
 func TestBatchFailureInTheMiddle(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
-	if err := s.SaveToken(ctx, liveToken("taken")); err != nil {
-		t.Fatal(err)
-	}
 	day := time.Now()
 	quota := func(client string) func(context.Context) error {
 		return func(ctx context.Context) error {
@@ -540,7 +756,7 @@ func TestBatchFailureInTheMiddle(t *testing.T) {
 		quota("before"),
 		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("m-1")) },
 		counted.call,
-		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("taken")) }, // fails
+		wroteThenFails(s, "mid"),
 		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("m-2")) },
 		after.call,
 	)
@@ -569,6 +785,7 @@ func TestBatchFailureInTheMiddle(t *testing.T) {
 			t.Errorf("token %s saved next to the failure: %v", h, err)
 		}
 	}
+	notWritten(t, s, "mid")
 	for _, id := range []string{"x", "y"} {
 		if err := s.ConsumeJTI(ctx, "count", id, time.Time{}, time.Now()); !errors.Is(err, nv.ErrConsumed) {
 			t.Errorf("jti %s written next to the failure: ConsumeJTI = %v, want ErrConsumed", id, err)
@@ -589,10 +806,8 @@ func TestBatchRerunOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, h := range []string{"c-tok", "taken"} {
-		if err := s.SaveToken(ctx, liveToken(h)); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.SaveToken(ctx, liveToken("c-tok")); err != nil {
+		t.Fatal(err)
 	}
 	var (
 		collected int
@@ -604,7 +819,7 @@ func TestBatchRerunOutputs(t *testing.T) {
 			consumed, err = s.ConsumeToken(ctx, "c-tok", time.Now())
 			return err
 		},
-		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("taken")) }, // fails
+		wroteThenFails(s, "outputs"),
 	)
 	outcome(t, "batch", errs, []error{nil, nil, nv.ErrAlreadyExists})
 	if d.Reruns != 1 {
@@ -699,9 +914,6 @@ func TestBatchAloneFailsOnce(t *testing.T) {
 func TestBatchTransactionLost(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
-	if err := s.SaveToken(ctx, liveToken("taken")); err != nil {
-		t.Fatal(err)
-	}
 	loses := func(ctx context.Context) error {
 		return s.write(ctx, func(tx *wtx) error {
 			if _, err := tx.exec("ROLLBACK"); err != nil {
@@ -719,7 +931,7 @@ func TestBatchTransactionLost(t *testing.T) {
 		reruns uint64
 	}{
 		{"first run", []func(context.Context) error{save("l-1"), loses, save("l-2")}, 0},
-		{"re-run", []func(context.Context) error{save("l-3"), save("taken"), loses, save("l-4")}, 1},
+		{"re-run", []func(context.Context) error{save("l-3"), wroteThenFails(s, "lost"), loses, save("l-4")}, 1},
 	} {
 		errs, d := inOrder(t, s, c.calls...)
 		for i, err := range errs {
