@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/callctx"
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
@@ -131,11 +132,25 @@ func New(cfg Config, store nv.NetworkSessionStore, opts Options) (*Ingester, err
 		metrics: opts.Metrics, malformed: map[string]*malformedLog{}}, nil
 }
 
-// Apply stores one record. unmatched is true for a RELEASE that found no
-// open allocation.
+// Apply stores one record, its store calls bounded by StoreTimeout.
+// unmatched is true for a RELEASE that found no open allocation.
 func (g *Ingester) Apply(ctx context.Context, r Record) (unmatched bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, g.opts.StoreTimeout)
 	defer cancel()
+	return g.apply(ctx, r)
+}
+
+// applyWith is Apply for a goroutine storing records one after another:
+// its store calls are bounded by calls, which reuses one context and timer
+// while none expires instead of a context.WithTimeout per record (about
+// 3 % of the server's CPU under RADIUS load, where the same was done).
+func (g *Ingester) applyWith(calls *callctx.Deadline, r Record) (unmatched bool, err error) {
+	defer calls.Stop() // also if apply panics: Start and Stop pair up
+	return g.apply(calls.Start(), r)
+}
+
+// apply stores one record, its store calls bounded by ctx.
+func (g *Ingester) apply(ctx context.Context, r Record) (unmatched bool, err error) {
 	switch r.Op {
 	case Alloc:
 		err = g.store.AllocatePortBlock(ctx, nv.PortBlock{
@@ -150,7 +165,7 @@ func (g *Ingester) Apply(ctx context.Context, r Record) (unmatched bool, err err
 	}
 	if err != nil {
 		g.metrics.Records.WithLabelValues(ResultStoreError).Inc()
-		return false, fmt.Errorf("cgnat: %s: %w", r.Op, err)
+		return false, fmt.Errorf("cgnat: %s: %w", r.Op, callctx.Explain(ctx, err))
 	}
 	if unmatched {
 		g.metrics.Records.WithLabelValues(ResultUnmatched).Inc()
@@ -230,12 +245,12 @@ func (g *Ingester) parse(b []byte, sender, where string, c *Counts) (r Record, o
 }
 
 // line parses and applies one line, counting it in c.
-func (g *Ingester) line(ctx context.Context, b []byte, sender, where string, c *Counts) error {
+func (g *Ingester) line(calls *callctx.Deadline, b []byte, sender, where string, c *Counts) error {
 	r, ok := g.parse(b, sender, where, c)
 	if !ok {
 		return nil
 	}
-	unmatched, err := g.Apply(ctx, r)
+	unmatched, err := g.applyWith(calls, r)
 	if err != nil {
 		return err
 	}
@@ -250,6 +265,8 @@ func (g *Ingester) line(ctx context.Context, b []byte, sender, where string, c *
 // IngestReader ingests every line of rd. A store error stops it.
 func (g *Ingester) IngestReader(ctx context.Context, rd io.Reader, name string) (Counts, error) {
 	var c Counts
+	calls := callctx.New(ctx, g.opts.StoreTimeout)
+	defer calls.Close()
 	br := bufio.NewReaderSize(rd, 64*1024)
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
@@ -257,7 +274,7 @@ func (g *Ingester) IngestReader(ctx context.Context, rd io.Reader, name string) 
 		}
 		b, err := readLine(br)
 		if len(b) > 0 {
-			if lerr := g.line(ctx, b, name, fmt.Sprintf("%s:%d", name, n), &c); lerr != nil {
+			if lerr := g.line(calls, b, name, fmt.Sprintf("%s:%d", name, n), &c); lerr != nil {
 				return c, lerr
 			}
 		}
@@ -349,9 +366,11 @@ func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 	for i := range shards {
 		shards[i] = make(chan Record, per)
 		wg.Go(func() {
+			calls := callctx.New(storeCtx, g.opts.StoreTimeout)
+			defer calls.Close()
 			for r := range shards[i] {
 				g.queued.Add(-1)
-				g.store1(storeCtx, r)
+				g.store1(calls, r)
 			}
 		})
 	}
@@ -385,14 +404,14 @@ func (g *Ingester) Serve(ctx context.Context, pc net.PacketConn) error {
 }
 
 // store1 stores one syslog record (a worker's job).
-func (g *Ingester) store1(ctx context.Context, r Record) {
+func (g *Ingester) store1(calls *callctx.Deadline, r Record) {
 	defer func() {
 		if p := recover(); p != nil {
 			g.metrics.Dropped.WithLabelValues(DropPanic).Inc()
 			g.log.Error("panic storing cgnat record", "panic", fmt.Sprint(p))
 		}
 	}()
-	if _, err := g.Apply(ctx, r); err != nil {
+	if _, err := g.applyWith(calls, r); err != nil {
 		g.log.Warn("cgnat record not stored", "err", err)
 	}
 }

@@ -27,7 +27,7 @@ import (
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func openStore(t *testing.T) *sqlite.Store {
+func openStore(t testing.TB) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/netip"
 	"testing"
@@ -66,39 +65,6 @@ func TestResponseEncoding(t *testing.T) {
 			t.Errorf("%d Proxy-States: response not authentic for the request", len(states))
 		}
 	}
-}
-
-// TestCallDeadline: a worker's store context ends d after start unless stop
-// comes first (then the same context serves the next packet), with a cause
-// that is context.DeadlineExceeded; after it ended, the next start gives a
-// live one.
-func TestCallDeadline(t *testing.T) {
-	const d = 20 * time.Millisecond
-	c := &callDeadline{base: context.Background(), d: d}
-	defer c.close()
-	first := c.start()
-	c.stop()
-	time.Sleep(3 * d)
-	if err := first.Err(); err != nil {
-		t.Fatalf("context after stop, past its bound: %v, want live", err)
-	}
-	if again := c.start(); again != first {
-		t.Error("a live context was not reused")
-	}
-	select {
-	case <-first.Done():
-	case <-time.After(answerWait):
-		t.Fatal("context never ended without stop")
-	}
-	if cause := context.Cause(first); !errors.Is(cause, context.DeadlineExceeded) {
-		t.Errorf("cause = %v, want context.DeadlineExceeded", cause)
-	}
-	c.stop()
-	next := c.start()
-	if next.Err() != nil {
-		t.Errorf("context after an expired one: %v, want live", next.Err())
-	}
-	c.stop()
 }
 
 // plainConn hides *net.UDPConn's AddrPort methods: Serve must then read

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/callctx"
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
@@ -269,8 +270,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 			defer wg.Done()
 			// Packets in hand when the server stops are still recorded
 			// and answered: their store calls never see ctx end.
-			calls := &callDeadline{base: context.WithoutCancel(ctx), d: s.opts.StoreTimeout}
-			defer calls.close()
+			calls := callctx.New(context.WithoutCancel(ctx), s.opts.StoreTimeout)
+			defer calls.Close()
 			for j := range ch {
 				s.queued.Add(-1)
 				s.work(calls, j)
@@ -418,7 +419,7 @@ func (s *Server) done(req *request) {
 
 // work applies one authentic request, its store calls bounded by
 // StoreTimeout, and answers it once it is stored.
-func (s *Server) work(calls *callDeadline, j job) {
+func (s *Server) work(calls *callctx.Deadline, j job) {
 	defer s.done(j.req)
 	defer func() {
 		if r := recover(); r != nil {
@@ -427,8 +428,8 @@ func (s *Server) work(calls *callDeadline, j job) {
 		}
 	}()
 	resp, err := func() ([]byte, error) {
-		defer calls.stop() // also if apply panics: start and stop pair up
-		return s.apply(calls.start(), j.req)
+		defer calls.Stop() // also if apply panics: Start and Stop pair up
+		return s.apply(calls.Start(), j.req)
 	}()
 	if err != nil {
 		return
@@ -444,9 +445,7 @@ func (s *Server) apply(ctx context.Context, req *request) ([]byte, error) {
 	now := s.now()
 	outcome, err := s.record(ctx, req, now)
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-			err = fmt.Errorf("%w (%w)", err, cause)
-		}
+		err = callctx.Explain(ctx, err)
 		reason := DropStoreError
 		if errors.Is(err, nv.ErrUnavailable) {
 			reason = DropStoreUnavailable
@@ -581,53 +580,6 @@ func (s *Server) expireLoop(ctx context.Context) {
 			}
 			s.replay.sweep(s.now())
 		}
-	}
-}
-
-// callDeadline gives a worker's packets, one at a time, a context that
-// ends d after start unless stop comes first. While none expires it reuses
-// one context and one timer: a context.WithTimeout per packet (a timer, a
-// context, a channel, and their teardown) was about 3 % of the server's
-// CPU under accounting load. An expired context is replaced at the next
-// start; its cause wraps context.DeadlineExceeded.
-type callDeadline struct {
-	base   context.Context
-	d      time.Duration
-	ctx    context.Context // nil: make a new one at start
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-}
-
-// errStoreTimeout is the cause of an expired callDeadline context.
-var errStoreTimeout = fmt.Errorf("store call timed out: %w", context.DeadlineExceeded)
-
-func (c *callDeadline) start() context.Context {
-	if c.ctx == nil {
-		ctx, cancel := context.WithCancelCause(c.base)
-		c.ctx, c.cancel = ctx, cancel
-		c.timer = time.AfterFunc(c.d, func() { cancel(errStoreTimeout) })
-		return ctx
-	}
-	c.timer.Reset(c.d)
-	return c.ctx
-}
-
-// stop ends the bound of the packet start was called for.
-func (c *callDeadline) stop() {
-	if !c.timer.Stop() {
-		// The timer fired (its func has run or is running): this
-		// context is done, or about to be. The next packet gets a new one.
-		c.cancel(errStoreTimeout)
-		c.ctx = nil
-	}
-}
-
-// close releases the timer and context when the worker ends.
-func (c *callDeadline) close() {
-	if c.ctx != nil {
-		c.timer.Stop()
-		c.cancel(context.Canceled)
-		c.ctx = nil
 	}
 }
 

@@ -1,0 +1,62 @@
+package callctx
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// TestDeadline: a context ends d after Start unless Stop comes first (then
+// the same context serves the next call), with a cause that is
+// context.DeadlineExceeded; after it ended, the next Start gives a live
+// one.
+func TestDeadline(t *testing.T) {
+	const d = 20 * time.Millisecond
+	c := New(context.Background(), d)
+	defer c.Close()
+	first := c.Start()
+	c.Stop()
+	time.Sleep(3 * d)
+	if err := first.Err(); err != nil {
+		t.Fatalf("context after Stop, past its bound: %v, want live", err)
+	}
+	if again := c.Start(); again != first {
+		t.Error("a live context was not reused")
+	}
+	select {
+	case <-first.Done():
+	case <-time.After(time.Minute): // generous: a loaded machine is slow
+		t.Fatal("context never ended without Stop")
+	}
+	if cause := context.Cause(first); !errors.Is(cause, context.DeadlineExceeded) {
+		t.Errorf("cause = %v, want context.DeadlineExceeded", cause)
+	}
+	if err := Explain(first, errors.New("store call")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Explain = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+	c.Stop()
+	next := c.Start()
+	if next.Err() != nil {
+		t.Errorf("context after an expired one: %v, want live", next.Err())
+	}
+	c.Stop()
+	if err := Explain(next, errors.New("store call")); errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Explain of a live context = %v, want the error alone", err)
+	}
+}
+
+// TestDeadlineBaseCancelled: a Deadline's context ends with its base, and
+// Explain then adds nothing.
+func TestDeadlineBaseCancelled(t *testing.T) {
+	base, cancel := context.WithCancel(context.Background())
+	c := New(base, time.Hour)
+	defer c.Close()
+	ctx := c.Start()
+	cancel()
+	<-ctx.Done()
+	c.Stop()
+	if err := Explain(ctx, context.Canceled); !errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Explain = %v, want context.Canceled alone", err)
+	}
+}
