@@ -32,7 +32,7 @@ func registerWritePathMetrics(reg prometheus.Registerer, st nv.Store) {
 			func(s sqlite.WriteStats) float64 { return float64(s.Failed) }),
 		counter("numbergate_store_write_batches_aborted_total", "Group-commit transactions lost as a whole (commit or I/O failure).",
 			func(s sqlite.WriteStats) float64 { return float64(s.Aborted) }),
-		counter("numbergate_store_write_batches_rerun_total", "Group-commit transactions run a second time, with a savepoint per write, because a write failed on the first run.",
+		counter("numbergate_store_write_batches_rerun_total", "Group-commit transactions run a second time, with a savepoint per write, because a write failed on the first run after it may have written (a write refused having changed nothing, such as a replayed token, causes none).",
 			func(s sqlite.WriteStats) float64 { return float64(s.Reruns) }),
 		counter("numbergate_store_writes_cancelled_total", "Writes whose caller gave up while they waited in the queue.",
 			func(s sqlite.WriteStats) float64 { return float64(s.Cancelled) }),
