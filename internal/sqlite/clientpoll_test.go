@@ -101,3 +101,48 @@ func TestClientCacheDropRefusesOlderReads(t *testing.T) {
 		t.Error("not cached after a successful counter read")
 	}
 }
+
+// TestForeignWriteCheckDoesNotHoldTheWriter: the session index's check for
+// another process's write must not keep the writer waiting on a read of the
+// read pool. With every read connection busy (long reads), after another
+// process wrote, this Store's writes still complete.
+func TestForeignWriteCheckDoesNotHoldTheWriter(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	server, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	waitIndex(t, server)
+	other, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var held []*sql.Conn
+	for range max(4, runtime.GOMAXPROCS(0)) {
+		conn, err := server.r.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	defer func() {
+		for _, conn := range held {
+			conn.Close()
+		}
+	}()
+	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
+	if err := other.ConsumeJTI(ctx, "cli", "x", now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	// Let the index's check (every sessionPoll) see the other process's
+	// write while the reads are held.
+	time.Sleep(10 * sessionPoll)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := server.ConsumeJTI(wctx, "app", "y", now.Add(time.Hour), now); err != nil {
+		t.Fatalf("a write while the read pool is busy, after another process wrote: %v", err)
+	}
+}

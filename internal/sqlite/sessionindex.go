@@ -507,21 +507,31 @@ func (s *Store) dataVersion() (int64, error) {
 func (s *Store) checkSessionIndex(ctx context.Context) {
 	x := &s.sidx
 	s.wr.seq.Lock()
-	defer s.wr.seq.Unlock()
 	if x.state != idxReady {
+		s.wr.seq.Unlock()
 		return
 	}
 	v, err := s.dataVersion()
 	if err != nil {
 		x.off("data_version unreadable: " + err.Error())
+		s.wr.seq.Unlock()
 		return
 	}
-	if v != x.dv {
-		// The table lookup probes the lengths in use: read them first, so
-		// that it also probes one the other process used first (else, for
-		// up to lengthsRefresh, a new longer prefix inside a shorter one
-		// would be answered with the shorter one's subscriber).
-		_ = s.loadLengths(ctx) // a failed read keeps the set as it is
+	moved := v != x.dv
+	s.wr.seq.Unlock()
+	if !moved {
+		return
+	}
+	// The table lookup probes the lengths in use: read them first, so
+	// that it also probes one the other process used first (else, for up
+	// to lengthsRefresh, a new longer prefix inside a shorter one would be
+	// answered with the shorter one's subscriber). Read without holding
+	// seq: a read waits for the read pool, and the writer must not wait
+	// with it.
+	_ = s.loadLengths(ctx) // a failed read keeps the set as it is
+	s.wr.seq.Lock()
+	defer s.wr.seq.Unlock()
+	if x.state == idxReady {
 		x.off("another process wrote to the database")
 	}
 }
