@@ -10,17 +10,26 @@ import (
 )
 
 // sessionLengths is the set of prefix lengths network sessions use, per
-// address family, longest first: SessionFor probes only those. The
-// session_lengths table (migration 7) is its durable form, kept by a
-// trigger on every insert, by any process; this process adds the length of
-// each of its own writes before the write, reads the table at Open, and
-// reads it again every lengthsRefresh, so a length first used by another
-// process is probed within that delay (until then a lookup at that length
-// misses: the device is not identified, never misidentified). The set
-// never shrinks.
+// address family, longest first: the table lookup (sessionForSQL) probes
+// only those. The session_lengths table (migration 7) is its durable form,
+// kept by a trigger on every insert, by any process; this process adds the
+// length of each of its own writes before the write, reads the table at
+// Open and every lengthsRefresh, and, while lookups read the table rather
+// than the session index, every sessionPoll and at the moment the index is
+// dropped (sessionindex.go). A length another process used first is so
+// probed within that delay; until then a lookup at that length misses, or,
+// where a shorter prefix holds the same address, answers with the shorter
+// prefix's subscriber, as a lookup in a not yet dropped index would. The
+// set never shrinks.
+//
+// A failed read of the table marks the set stale: lookups then probe every
+// length of the family (slower, never wrong) until a read succeeds, since
+// the read that failed may have been the one that would have added a
+// longer prefix inside a shorter one.
 type sessionLengths struct {
-	mu  sync.Mutex // serializes writers of cur
-	cur atomic.Pointer[lengthSet]
+	mu    sync.Mutex // serializes writers of cur
+	cur   atomic.Pointer[lengthSet]
+	stale atomic.Bool // the last read of the table failed
 }
 
 type lengthSet struct{ v4, v6 []int } // longest first
@@ -30,8 +39,11 @@ const lengthsRefresh = time.Second
 
 func (l *sessionLengths) of(a netip.Addr) []int {
 	set := l.cur.Load()
-	if set == nil {
-		return allLengths(a)
+	if set == nil || l.stale.Load() {
+		if a.Is4() {
+			return all4
+		}
+		return all6
 	}
 	if a.Is4() {
 		return set.v4
@@ -39,11 +51,13 @@ func (l *sessionLengths) of(a netip.Addr) []int {
 	return set.v6
 }
 
-// allLengths is every length of a's family, longest first (before the set
-// is loaded).
-func allLengths(a netip.Addr) []int {
-	out := make([]int, 0, a.BitLen()+1)
-	for b := a.BitLen(); b >= 0; b-- {
+// all4 and all6 are every length of a family, longest first: what a lookup
+// probes before the set is loaded or while it is stale.
+var all4, all6 = allLengths(32), allLengths(128)
+
+func allLengths(bitLen int) []int {
+	out := make([]int, 0, bitLen+1)
+	for b := bitLen; b >= 0; b-- {
 		out = append(out, b)
 	}
 	return out
@@ -89,8 +103,10 @@ func (l *sessionLengths) merge(v6 bool, bits []int) {
 	l.cur.Store(next)
 }
 
-// load reads the table into the set (a union with what is there).
-func (s *Store) loadLengths(ctx context.Context) error {
+// loadLengths reads the table into the set (a union with what is there);
+// a failure leaves the set stale until a read succeeds.
+func (s *Store) loadLengths(ctx context.Context) (err error) {
+	defer func() { s.lengths.stale.Store(err != nil) }()
 	rows, err := s.query(ctx, "SELECT v6, bits FROM session_lengths")
 	if err != nil {
 		return err
@@ -127,7 +143,7 @@ func (s *Store) refreshLengths(stop <-chan struct{}) {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), lengthsRefresh)
-			_ = s.loadLengths(ctx) // a failed read keeps the set as it is
+			_ = s.loadLengths(ctx) // a failed read marks the set stale
 			cancel()
 		}
 	}

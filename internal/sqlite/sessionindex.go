@@ -466,7 +466,7 @@ func (s *Store) maintainSessionIndex(ctx context.Context) {
 			// Lookups read the table meanwhile: keep the lengths they
 			// probe as fresh as the index would be (lengths.go reads them
 			// only every lengthsRefresh).
-			_ = s.loadLengths(ctx) // a failed read keeps the set as it is
+			_ = s.loadLengths(ctx) // a failed read marks the set stale: every length is probed
 			if last.IsZero() || time.Since(last) >= gap {
 				if !installed.IsZero() && time.Since(installed) < maxRebuildGap {
 					gap = min(2*gap, maxRebuildGap) // dropped soon after its install
@@ -528,7 +528,7 @@ func (s *Store) checkSessionIndex(ctx context.Context) {
 	// answered with the shorter one's subscriber). Read without holding
 	// seq: a read waits for the read pool, and the writer must not wait
 	// with it.
-	_ = s.loadLengths(ctx) // a failed read keeps the set as it is
+	_ = s.loadLengths(ctx) // a failed read marks the set stale: every length is probed
 	s.wr.seq.Lock()
 	defer s.wr.seq.Unlock()
 	if x.state == idxReady {

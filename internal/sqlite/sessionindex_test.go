@@ -513,6 +513,55 @@ VALUES ('10.9.0.4/30', 30, '+34600000002', 's2', 'gw', '', 1, 1, 'gw')`); err !=
 	}
 }
 
+// TestSessionLengthsStaleAfterFailedRead: when a read of the prefix lengths
+// fails (the one that would have brought a length another process used
+// first), the table lookup probes every length, so a longer prefix written
+// inside a shorter one is answered with its own subscriber, not the
+// shorter prefix's.
+func TestSessionLengthsStaleAfterFailedRead(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.StartSession(ctx, idxSession("10.8.0.0/16", "+34600000001", "s1", "gw", 10)); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	failed, cancel := context.WithCancel(ctx)
+	cancel()
+	// One new length at a time, each looked up right after its write and
+	// a failed read (the server's own reads every sessionPoll may or may
+	// not have seen it yet).
+	for bits := 17; bits <= 32; bits++ {
+		p := netip.PrefixFrom(netip.MustParseAddr("10.8.255.255"), bits).Masked()
+		msisdn := fmt.Sprintf("+346000001%02d", bits)
+		if _, err := raw.ExecContext(ctx, `INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES (?, ?, ?, ?, 'gw', '', 1, 1, 'gw')`, p.String(), bits, msisdn, fmt.Sprint("s", bits)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.loadLengths(failed); err == nil {
+			t.Fatal("a read with a cancelled context succeeded")
+		}
+		got, err := s.sessionForSQL(ctx, netip.MustParseAddr("10.8.255.255"), time.Time{})
+		if err != nil || string(got.MSISDN) != msisdn {
+			t.Fatalf("/%d after a failed read of the lengths: %+v, %v; want %s", bits, got, err, msisdn)
+		}
+	}
+	if err := s.loadLengths(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.lengths.of(netip.MustParseAddr("10.8.0.1")); len(got) != 17 {
+		t.Errorf("lengths after a read that succeeded: %v; want 32 down to 16", got)
+	}
+}
+
 // TestSessionIndexReload: after a restart the index holds what the table
 // holds.
 func TestSessionIndexReload(t *testing.T) {
