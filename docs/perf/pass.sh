@@ -44,7 +44,7 @@ RADIUS_FLAGS="--secret bench-secret --gateways 64 --gateway-net 127.0.90.0/24 --
 for m in $MODES; do case $m in
 verify)
   "$NB" sandbox --addr 127.0.0.1:${P}480 --data "$W/sandbox" >"$W/sandbox.log" 2>&1 & S=$!
-  ready http://127.0.0.1:${P}480/readyz || continue
+  ready http://127.0.0.1:${P}480/.well-known/openid-configuration || continue
   log "verify $NB"
   "$NB" bench verify --client "$W/sandbox/sandbox-client.json" --users 32 --tokens 80000 \
     --duration 10s --baseline 5s --pid $S >"$OUT/verify.txt" 2>&1
