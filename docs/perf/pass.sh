@@ -13,7 +13,8 @@
 # freeradius needs Debian's freeradius package (installed, not started: this
 # runs a throwaway copy of its configuration on 127.0.0.1:1813 as root, since
 # it drops to the freerad user). PORTS=NN moves every port (default 38:
-# 38480, 38580, 38590, 38513).
+# 38480, 38580, 38590, 38513). GATEWAYS=N sets the RADIUS gateways of
+# radius, freeradius and mixed (default 64; at most 254).
 set -u
 NB=$(realpath "$1"); OUT=$2; shift 2
 MODES=${*:-verify flow radius freeradius mixed idle}
@@ -40,7 +41,7 @@ network:
 EOC
   for i in $(seq 0 63); do printf '    - {prefix: 127.0.60.%d/32, msisdn: "+%d"}\n' $((i+1)) $((34600100000+i)); done
 }
-RADIUS_FLAGS="--secret bench-secret --gateways 64 --gateway-net 127.0.90.0/24 --subscribers 16384"
+RADIUS_FLAGS="--secret bench-secret --gateways ${GATEWAYS:-64} --gateway-net 127.0.90.0/24 --subscribers 16384"
 for m in $MODES; do case $m in
 verify)
   "$NB" sandbox --addr 127.0.0.1:${P}480 --data "$W/sandbox" >"$W/sandbox.log" 2>&1 & S=$!
