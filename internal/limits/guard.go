@@ -324,40 +324,67 @@ func (g *Guard) api(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		next.ServeHTTP(w, r)
 		return
 	}
-	t, err := g.cfg.Tokens.Token(ctx, nv.HashToken(token))
+	hash := nv.HashToken(token)
+	clientID, err := g.callClient(ctx, hash)
 	if err != nil {
 		next.ServeHTTP(w, r) // unknown token (401) or a store error: the API answers
 		return
 	}
 	now := g.cfg.Now()
 	if g.cfg.APIPerClient != nil {
-		if _, ok, retry := g.cfg.APIPerClient.Take(t.ClientID, now); !ok {
+		if _, ok, retry := g.cfg.APIPerClient.Take(clientID, now); !ok {
 			g.limited(RouteAPI, ReasonRate)
-			g.log.InfoContext(ctx, "api: rate limited", "client_id", t.ClientID, "retry_after_s", retryAfterSeconds(retry))
+			g.log.InfoContext(ctx, "api: rate limited", "client_id", clientID, "retry_after_s", retryAfterSeconds(retry))
 			g.apiError(w, r, retry, nv.Errorf(nv.CodeTooManyRequests, "Rate limit reached."))
-			g.record(r, t, now, nv.CodeTooManyRequests)
+			g.record(r, hash, now, nv.CodeTooManyRequests)
 			return
 		}
 	}
 	if g.cfg.Usage != nil {
-		if refused, err := g.quota(ctx, t.ClientID, now); err != nil {
-			g.log.ErrorContext(ctx, "api: daily quota could not be counted", "client_id", t.ClientID, "err", err)
+		if refused, err := g.quota(ctx, clientID, now); err != nil {
+			g.log.ErrorContext(ctx, "api: daily quota could not be counted", "client_id", clientID, "err", err)
 			g.cfg.APIError(w, err)
 			return
 		} else if refused {
 			g.limited(RouteAPI, ReasonQuota)
-			g.log.InfoContext(ctx, "api: daily quota exceeded", "client_id", t.ClientID)
+			g.log.InfoContext(ctx, "api: daily quota exceeded", "client_id", clientID)
 			g.apiError(w, r, nextUTCMidnight(now).Sub(now), nv.Errorf(nv.CodeQuotaExceeded, "Out of resource quota."))
-			g.record(r, t, now, nv.CodeQuotaExceeded)
+			g.record(r, hash, now, nv.CodeQuotaExceeded)
 			return
 		}
 	}
 	next.ServeHTTP(w, r)
 }
 
-// record passes a refused API call to Config.Record.
-func (g *Guard) record(r *http.Request, t nv.AccessToken, now time.Time, code nv.Code) {
+// TokenClientFinder is a token store that can name a token's client
+// without reading the whole token (the SQLite store answers from memory
+// for the tokens it stored). Tokens that implement it are asked that
+// instead of Token.
+type TokenClientFinder interface {
+	// TokenClient returns the client of the token with this hash, spent
+	// or not (nv.ErrNotFound if there is none).
+	TokenClient(ctx context.Context, hash string) (string, error)
+}
+
+// callClient is the client of an API call's token.
+func (g *Guard) callClient(ctx context.Context, hash string) (string, error) {
+	if f, ok := g.cfg.Tokens.(TokenClientFinder); ok {
+		return f.TokenClient(ctx, hash)
+	}
+	t, err := g.cfg.Tokens.Token(ctx, hash)
+	return t.ClientID, err
+}
+
+// record passes a refused API call to Config.Record; the token is read
+// whole only then (a refusal is the rare case). A token gone meanwhile is
+// not recorded.
+func (g *Guard) record(r *http.Request, hash string, now time.Time, code nv.Code) {
 	if g.cfg.Record == nil {
+		return
+	}
+	t, err := g.cfg.Tokens.Token(r.Context(), hash)
+	if err != nil {
+		g.log.WarnContext(r.Context(), "api: refused call not recorded: its token could not be read", "err", err)
 		return
 	}
 	op := "unknown"

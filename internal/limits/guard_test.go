@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"net/url"
 	"strings"
 	"sync"
@@ -271,6 +272,37 @@ func TestAPIRateLimit(t *testing.T) {
 	f.now = f.now.Add(time.Second)
 	if w := f.serve(h, apiReq("t3", "")); w.Code != http.StatusOK {
 		t.Errorf("after the refill: %d", w.Code)
+	}
+}
+
+// TestAPIRefusedCallRecorded: a call refused by the per-client rate is
+// recorded for usage with its token's client, purpose, scopes and source
+// (the token is read whole for the record), whether the store named the
+// client from memory (a live token it stored) or from the database.
+func TestAPIRefusedCallRecorded(t *testing.T) {
+	f := newFixture(t)
+	var got []nv.UsageRecord
+	h := f.route(f.guard(limits.Config{APIPerClient: limits.NewKeyed(1, time.Second, 0),
+		Record: func(_ context.Context, r nv.UsageRecord) { got = append(got, r) }}), limits.RouteAPI)
+	live := time.Now() // the store remembers a token until it expires by this clock
+	for _, tok := range []string{"r1", "r2"} {
+		err := f.st.SaveToken(context.Background(), nv.AccessToken{Hash: nv.HashToken(tok), ClientID: "app", MSISDN: "+34600000001",
+			Scopes: []string{nv.ScopeVerify}, Purpose: "dpv:FraudPreventionAndDetection", AuthMethod: nv.AuthNetwork,
+			Source: "radius", IssuedAt: live, ExpiresAt: live.Add(5 * time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := f.serve(h, apiReq("r1", "")); w.Code != http.StatusOK {
+		t.Fatalf("call within the rate: %d", w.Code)
+	}
+	if w := f.serve(h, apiReq("r2", "")); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("call over the rate: %d", w.Code)
+	}
+	want := nv.UsageRecord{At: f.now.UTC(), ClientID: "app", Event: nv.UsageAPICall, Operation: "phoneNumberVerify",
+		Purpose: "dpv:FraudPreventionAndDetection", Scopes: []string{nv.ScopeVerify}, Result: "TOO_MANY_REQUESTS", Source: "radius"}
+	if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+		t.Errorf("records = %+v, want one %+v", got, want)
 	}
 }
 

@@ -172,13 +172,13 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 	if id == "" {
 		return nil // tokens without a grant (sandbox) are not revoked this way
 	}
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeThen(ctx, func(tx *wtx) error {
 		if _, err := tx.exec("UPDATE grants SET revoked = 1 WHERE id = ?", id); err != nil {
 			return err
 		}
 		_, err := tx.exec("DELETE FROM tokens WHERE grant_id = ?", id)
 		return err
-	})
+	}, s.tokc.clear) // which of the remembered tokens were the grant's is not known here
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke grant: %w", err)
 	}

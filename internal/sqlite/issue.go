@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -23,7 +24,7 @@ func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
 	if ti.Token.GrantID == "" {
 		return errors.New("sqlite: issue token: the token names no grant to redeem")
 	}
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeThen(ctx, func(tx *wtx) error {
 		if ti.JTI.ID != "" {
 			err := consumeJTI(tx, ti.JTI.Issuer, ti.JTI.ID, ti.JTI.ExpiresAt, ti.Now)
 			if err, ok := unmark(err); ok && errors.Is(err, nv.ErrConsumed) {
@@ -48,7 +49,7 @@ func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
 			return fmt.Errorf("record usage: %w", err)
 		}
 		return nil
-	})
+	}, func() { s.tokc.add(ti.Token.Hash, ti.Token.ClientID, ti.Token.ExpiresAt, time.Now()) })
 	if err != nil {
 		return fmt.Errorf("sqlite: issue token: %w", err)
 	}

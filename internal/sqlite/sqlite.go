@@ -62,6 +62,7 @@ type Store struct {
 	clients  clientCache
 	lengths  sessionLengths
 	sidx     sessionIndex       // network sessions in memory (sessionindex.go)
+	tokc     tokenClients       // the clients of tokens stored here (tokenclients.go)
 	ix       *sql.DB            // the session index's own read-only connection
 	stop     chan struct{}      // closed by Close: stops refreshLengths and pollClients
 	stopIdx  context.CancelFunc // stops maintainSessionIndex

@@ -17,7 +17,9 @@ import (
 // runs alone, in order), so a RevokeGrant runs wholly before (the insert
 // finds the grant revoked) or wholly after (its DELETE removes the token).
 func (s *Store) SaveToken(ctx context.Context, t nv.AccessToken) error {
-	if err := s.write(ctx, func(tx *wtx) error { return saveToken(tx, t) }); err != nil {
+	err := s.writeThen(ctx, func(tx *wtx) error { return saveToken(tx, t) },
+		func() { s.tokc.add(t.Hash, t.ClientID, t.ExpiresAt, time.Now()) })
+	if err != nil {
 		return fmt.Errorf("sqlite: save token: %w", err)
 	}
 	return nil
