@@ -37,6 +37,48 @@ func openStore(t testing.TB) *sqlite.Store {
 	return st
 }
 
+// serve runs g's syslog listener on a new loopback UDP socket, closed when
+// the test ends, until ctx ends; done receives what Serve returned.
+func serve(t *testing.T, ctx context.Context, g *cgnat.Ingester) (pc net.PacketConn, done <-chan error) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ctx, pc) }()
+	return pc, served
+}
+
+// dial opens a UDP socket from the loopback address local to pc.
+func dial(t *testing.T, local string, pc net.PacketConn) *net.UDPConn {
+	t.Helper()
+	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(local)}, pc.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// waitCounts waits until the ingester's counters satisfy done and returns
+// them; after a minute (generous: a loaded machine is slow) it fails the
+// test, saying what it waited for.
+func waitCounts(t *testing.T, m *cgnat.Metrics, want string, done func(map[string]uint64) bool) map[string]uint64 {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s := counts(m)
+		if done(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counters %v, want %s", s, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestTimeWindow: a public address and port maps to the right subscriber
 // only inside the allocation's time window (file ingestion, SQLite store,
 // RADIUS sessions of the private addresses, netid's CGNAT source).
@@ -119,20 +161,11 @@ func TestSyslogUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, pc) }()
+	pc, done := serve(t, ctx, g)
 
 	send := func(local string, msgs ...string) {
 		t.Helper()
-		conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(local)}, pc.LocalAddr().(*net.UDPAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := dial(t, local, pc)
 		defer conn.Close()
 		for _, m := range msgs {
 			if _, err := conn.Write([]byte(m)); err != nil {
@@ -147,17 +180,9 @@ func TestSyslogUDP(t *testing.T) {
 			"<134>Nov 27 10:00:02 cgn-1 natlog: 2026-11-27T10:30:00Z RELEASE private=100.64.0.6 public=203.0.113.7 ports=2048-3071",
 		"\x00\xff garbage",
 	)
-	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
-	for {
-		s := counts(m)
-		if s[cgnat.ResultAlloc] == 2 && s[cgnat.ResultRelease] == 1 && s[cgnat.ResultMalformed] == 1 && s[cgnat.DropUnknownSender] == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counters %v", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCounts(t, m, "2 allocations, 1 release, 1 malformed and 1 from an unknown sender", func(s map[string]uint64) bool {
+		return s[cgnat.ResultAlloc] == 2 && s[cgnat.ResultRelease] == 1 && s[cgnat.ResultMalformed] == 1 && s[cgnat.DropUnknownSender] == 1
+	})
 	a, err := st.PrivateAddrFor(ctx, netip.MustParseAddrPort("203.0.113.7:1500"), t0.Add(time.Minute))
 	if err != nil || a != netip.MustParseAddr("100.64.0.5") {
 		t.Errorf("RFC 5424 record: %v %v", a, err)
@@ -219,21 +244,12 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, pc) }()
+	pc, done := serve(t, ctx, g)
 
 	sent := map[string]int{}
 	send := func(local string, datagrams, lines int) {
 		t.Helper()
-		conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP(local)}, pc.LocalAddr().(*net.UDPAddr))
-		if err != nil {
-			t.Fatal(err)
-		}
+		conn := dial(t, local, pc)
 		defer conn.Close()
 		d := strings.TrimSuffix(strings.Repeat("not a record\n", lines), "\n")
 		for range datagrams {
@@ -248,13 +264,9 @@ func TestMalformedFloodLoggedOncePerSender(t *testing.T) {
 	send("127.0.0.3", 3, 2)
 	send("127.0.0.2", 50, 20) // not a sender: dropped unread
 	want := uint64(sent["127.0.0.1"] + sent["127.0.0.3"])
-	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
-	for counts(m)[cgnat.ResultMalformed] < want || counts(m)[cgnat.DropUnknownSender] < 50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("counters %v, want %d malformed and 50 dropped (UDP loss on loopback?)", counts(m), want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitCounts(t, m, fmt.Sprintf("%d malformed and 50 dropped (UDP loss on loopback?)", want), func(s map[string]uint64) bool {
+		return s[cgnat.ResultMalformed] >= want && s[cgnat.DropUnknownSender] >= 50
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve: %v", err)
@@ -304,17 +316,8 @@ func TestSyslogOrderPerSubscriber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, pc) }()
-	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}, pc.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, done := serve(t, ctx, g)
+	conn := dial(t, "127.0.0.1", pc)
 	defer conn.Close()
 	const subs = 40
 	for i := range subs {
@@ -330,19 +333,11 @@ func TestSyslogOrderPerSubscriber(t *testing.T) {
 		}
 		time.Sleep(200 * time.Microsecond) // UDP on loopback: do not overrun the socket buffer
 	}
-	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
-	for {
-		s := counts(m)
-		if s[cgnat.ResultAlloc]+s[cgnat.ResultRelease]+s[cgnat.ResultUnmatched] == 3*subs {
-			if s[cgnat.ResultUnmatched] != 0 || s[cgnat.DropOverload] != 0 {
-				t.Errorf("stats %v: a RELEASE overtook its ALLOC", s)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats %v, want %d records", s, 3*subs)
-		}
-		time.Sleep(5 * time.Millisecond)
+	s := waitCounts(t, m, fmt.Sprintf("%d records", 3*subs), func(s map[string]uint64) bool {
+		return s[cgnat.ResultAlloc]+s[cgnat.ResultRelease]+s[cgnat.ResultUnmatched] == 3*subs
+	})
+	if s[cgnat.ResultUnmatched] != 0 || s[cgnat.DropOverload] != 0 {
+		t.Errorf("stats %v: a RELEASE overtook its ALLOC", s)
 	}
 	cancel()
 	if err := <-done; err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -67,37 +66,20 @@ func TestStoreTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- g.Serve(ctx, pc) }()
-	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}, pc.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc, done := serve(t, ctx, g)
+	conn := dial(t, "127.0.0.1", pc)
 	defer conn.Close()
 	for _, l := range []string{slow, fast} {
 		if _, err := conn.Write([]byte(l)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(time.Minute) // generous: a loaded machine is slow
-	for {
-		s := counts(m)
-		if s[cgnat.ResultStoreError]+s[cgnat.ResultAlloc] == 2 {
-			if s[cgnat.ResultStoreError] != 1 {
-				t.Errorf("counters %v, want one store error and one allocation", s)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counters %v, want two records", counts(m))
-		}
-		time.Sleep(5 * time.Millisecond)
+	s := waitCounts(t, m, "two records", func(s map[string]uint64) bool {
+		return s[cgnat.ResultStoreError]+s[cgnat.ResultAlloc] == 2
+	})
+	if s[cgnat.ResultStoreError] != 1 {
+		t.Errorf("counters %v, want one store error and one allocation", s)
 	}
 	cancel()
 	if err := <-done; err != nil {
