@@ -14,7 +14,20 @@ import (
 	"layeh.com/radius/rfc2866"
 
 	"github.com/numbergate/numbergate/internal/nv"
+	"github.com/numbergate/numbergate/internal/sqlite"
 )
+
+// startPGW serves the gateway "pgw" at 127.0.0.1, on the real clock, from
+// st on a loopback socket until the test ends.
+func startPGW(t *testing.T, st *sqlite.Store) (*Server, net.PacketConn) {
+	t.Helper()
+	srv, err := New(Config{Clients: []Client{{Name: "pgw", CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)}},
+		IdleTimeout: time.Hour}, st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, serveOnLoopback(t, srv, nil)
+}
 
 // TestAccountingOnBurst: a rebooted gateway sends Accounting-On, then the
 // Starts of all its subscribers at once, from many sockets. With the store
@@ -24,20 +37,7 @@ import (
 func TestAccountingOnBurst(t *testing.T) {
 	const subs = 600
 	st := openStore(t)
-	srv, err := New(Config{Clients: []Client{{Name: "pgw", CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)}},
-		IdleTimeout: time.Hour}, st, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, pc) }()
-	defer func() { cancel(); <-done }()
+	srv, pc := startPGW(t, st)
 
 	addr := func(i int) string { return fmt.Sprintf("10.7.%d.%d", i/250, i%250+1) }
 	packet := func(status rfc2866.AcctStatusType, i int, session string) *radius.Packet {
@@ -111,21 +111,7 @@ func TestAccountingOnBurst(t *testing.T) {
 func TestOrderPerAddress(t *testing.T) {
 	const subs = 120 // 240 packets: identifiers stay distinct
 	st := openStore(t)
-	srv, err := New(Config{Clients: []Client{{Name: "pgw", CIDR: netip.MustParsePrefix("127.0.0.1/32"), Secret: []byte(testSecret)}},
-		IdleTimeout: time.Hour}, st, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, pc) }()
-	defer func() { cancel(); <-done }()
-
+	_, pc := startPGW(t, st)
 	conn, err := net.DialUDP("udp", &net.UDPAddr{IP: net.ParseIP("127.0.0.1")}, pc.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)

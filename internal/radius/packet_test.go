@@ -81,15 +81,7 @@ func TestServePlainPacketConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, plainConn{pc}) }()
-	defer func() { cancel(); <-done }()
+	pc := serveOnLoopback(t, srv, func(pc net.PacketConn) net.PacketConn { return plainConn{pc} })
 
 	p := acct{status: rfc2866.AcctStatusType_Value_Start, sessionID: "plain", msisdn: "34600000007", ipv4: "10.0.0.7"}.packet(t)
 	for i := range 2 { // the second is a retransmit

@@ -107,6 +107,30 @@ func startWith(t *testing.T, cfg Config, wrap func(nv.NetworkSessionStore) nv.Ne
 	return h
 }
 
+// serveOnLoopback runs srv, as built by the test (its own clock and store),
+// on a new loopback UDP socket until the test ends, reading through
+// wrap(the socket) when wrap is not nil; it returns the socket.
+func serveOnLoopback(t *testing.T, srv *Server, wrap func(net.PacketConn) net.PacketConn) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := pc
+	if wrap != nil {
+		served = wrap(pc)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, served) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		pc.Close()
+	})
+	return pc
+}
+
 type acct struct {
 	status    rfc2866.AcctStatusType
 	sessionID string
