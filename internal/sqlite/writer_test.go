@@ -94,11 +94,7 @@ func inOneBatchStats(t *testing.T, s *Store, calls ...func(context.Context) erro
 	// A batch with no failure is not run again; one with a failure at
 	// most once (none when every failure changed nothing, noEffect).
 	failed := slices.ContainsFunc(errs, func(err error) bool { return err != nil })
-	d := WriteStats{
-		Batches: after.Batches - before.Batches, Ops: after.Ops - before.Ops,
-		Failed: after.Failed - before.Failed, Aborted: after.Aborted - before.Aborted,
-		Reruns: after.Reruns - before.Reruns,
-	}
+	d := statsSince(before, after)
 	if !failed && d.Reruns != 0 || d.Reruns > 1 {
 		t.Errorf("the batch was re-run %d times (a failure: %v)", d.Reruns, failed)
 	}
@@ -111,25 +107,43 @@ func inOneBatchStats(t *testing.T, s *Store, calls ...func(context.Context) erro
 	return errs, d
 }
 
-// wroteThenFails is an op that inserts a jti (issuer "wrote", jti id) and
-// then fails with ErrAlreadyExists, unmarked: its batch must be rolled back
-// and re-run for its insert to be undone.
-func wroteThenFails(s *Store, id string) func(context.Context) error {
+// statsSince is the change in the writer's counters from before to after
+// (Queued, Cancelled and SyncSeconds left out).
+func statsSince(before, after WriteStats) WriteStats {
+	return WriteStats{
+		Batches: after.Batches - before.Batches, Ops: after.Ops - before.Ops,
+		Failed: after.Failed - before.Failed, Aborted: after.Aborted - before.Aborted,
+		Reruns: after.Reruns - before.Reruns,
+	}
+}
+
+// execThen is an op that runs query and, once it has written, ends as end
+// does (an error or a panic): a failure the writer must undo.
+func execThen(s *Store, end func() error, query string, args ...any) func(context.Context) error {
 	return func(ctx context.Context) error {
 		return s.write(ctx, func(tx *wtx) error {
-			if _, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('wrote', ?, 0)", id); err != nil {
+			if _, err := tx.exec(query, args...); err != nil {
 				return err
 			}
-			return fmt.Errorf("after a write: %w", nv.ErrAlreadyExists)
+			return end()
 		})
 	}
 }
 
-// notWritten checks that wroteThenFails(id)'s insert was undone.
-func notWritten(t *testing.T, s *Store, id string) {
+// wroteThenFails is an op that inserts a jti (issuer "wrote", jti id) and
+// then fails with ErrAlreadyExists, unmarked: its batch must be rolled back
+// and re-run for its insert to be undone.
+func wroteThenFails(s *Store, id string) func(context.Context) error {
+	return execThen(s, func() error { return fmt.Errorf("after a write: %w", nv.ErrAlreadyExists) },
+		"INSERT INTO jtis (issuer, jti, expires_at) VALUES ('wrote', ?, 0)", id)
+}
+
+// notWritten checks that a failed op's insert of the jti (issuer, id) was
+// undone.
+func notWritten(t *testing.T, s *Store, issuer, id string) {
 	t.Helper()
-	if err := s.ConsumeJTI(t.Context(), "wrote", id, time.Time{}, time.Now()); err != nil {
-		t.Errorf("the insert of a failed op (%s) was kept: ConsumeJTI = %v", id, err)
+	if err := s.ConsumeJTI(t.Context(), issuer, id, time.Time{}, time.Now()); err != nil {
+		t.Errorf("the insert of a failed op (%s %s) was kept: ConsumeJTI = %v", issuer, id, err)
 	}
 }
 
@@ -498,11 +512,7 @@ func inOrder(t *testing.T, s *Store, calls ...func(context.Context) error) ([]er
 	release()
 	wg.Wait()
 	after := s.WriteStats()
-	d := WriteStats{
-		Batches: after.Batches - before.Batches, Ops: after.Ops - before.Ops,
-		Failed: after.Failed - before.Failed, Aborted: after.Aborted - before.Aborted,
-		Reruns: after.Reruns - before.Reruns,
-	}
+	d := statsSince(before, after)
 	if d.Batches != 1 || d.Ops != uint64(len(calls)) {
 		t.Errorf("the calls ran as %d ops in %d batches, want %d in 1", d.Ops, d.Batches, len(calls))
 	}
@@ -785,7 +795,7 @@ func TestBatchFailureInTheMiddle(t *testing.T) {
 			t.Errorf("token %s saved next to the failure: %v", h, err)
 		}
 	}
-	notWritten(t, s, "mid")
+	notWritten(t, s, "wrote", "mid")
 	for _, id := range []string{"x", "y"} {
 		if err := s.ConsumeJTI(ctx, "count", id, time.Time{}, time.Now()); !errors.Is(err, nv.ErrConsumed) {
 			t.Errorf("jti %s written next to the failure: ConsumeJTI = %v, want ErrConsumed", id, err)
@@ -841,14 +851,8 @@ func TestBatchRerunOutputs(t *testing.T) {
 func TestBatchPanic(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
-	panics := func(ctx context.Context) error {
-		return s.write(ctx, func(tx *wtx) error {
-			if _, err := tx.exec("INSERT INTO jtis (issuer, jti, expires_at) VALUES ('panic', 'p', 0)"); err != nil {
-				return err
-			}
-			panic("a bug in one op")
-		})
-	}
+	panics := execThen(s, func() error { panic("a bug in one op") },
+		"INSERT INTO jtis (issuer, jti, expires_at) VALUES ('panic', 'p', 0)")
 	errs, d := inOrder(t, s,
 		func(ctx context.Context) error { return s.SaveToken(ctx, liveToken("p-1")) },
 		panics,
@@ -869,9 +873,7 @@ func TestBatchPanic(t *testing.T) {
 	if err := panics(ctx); err == nil {
 		t.Error("panicking op alone reported success")
 	}
-	if err := s.ConsumeJTI(ctx, "panic", "p", time.Time{}, time.Now()); err != nil {
-		t.Errorf("the panicking op's insert was kept: ConsumeJTI = %v", err)
-	}
+	notWritten(t, s, "panic", "p")
 	if err := s.SaveToken(ctx, liveToken("p-3")); err != nil {
 		t.Errorf("write after the panics: %v", err)
 	}
@@ -901,9 +903,7 @@ func TestBatchAloneFailsOnce(t *testing.T) {
 	if after.Reruns != before.Reruns || after.Failed != before.Failed+1 {
 		t.Errorf("re-runs +%d, failed +%d; want +0 and +1", after.Reruns-before.Reruns, after.Failed-before.Failed)
 	}
-	if err := s.ConsumeJTI(ctx, "alone", "a", time.Time{}, time.Now()); err != nil {
-		t.Errorf("the failed op's insert was kept: ConsumeJTI = %v", err)
-	}
+	notWritten(t, s, "alone", "a")
 }
 
 // TestBatchTransactionLost: an op whose failure took the transaction with
@@ -914,14 +914,7 @@ func TestBatchAloneFailsOnce(t *testing.T) {
 func TestBatchTransactionLost(t *testing.T) {
 	s := openTest(t)
 	ctx := t.Context()
-	loses := func(ctx context.Context) error {
-		return s.write(ctx, func(tx *wtx) error {
-			if _, err := tx.exec("ROLLBACK"); err != nil {
-				return err
-			}
-			return errors.New("the transaction is gone")
-		})
-	}
+	loses := execThen(s, func() error { return errors.New("the transaction is gone") }, "ROLLBACK")
 	save := func(h string) func(context.Context) error {
 		return func(ctx context.Context) error { return s.SaveToken(ctx, liveToken(h)) }
 	}
