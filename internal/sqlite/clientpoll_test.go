@@ -11,6 +11,25 @@ import (
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
+// holdReads takes every read connection of s and keeps it until release
+// is called, so that every read of s waits (or times out).
+func holdReads(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	var held []*sql.Conn
+	for range max(4, runtime.GOMAXPROCS(0)) {
+		conn, err := s.r.Conn(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	return func() {
+		for _, conn := range held {
+			conn.Close()
+		}
+	}
+}
+
 // TestClientPollFailsClosed: while the background poll cannot read the
 // clients change counter (here: every read connection is busy), the cache
 // is not trusted: a client removed by another process stops being served
@@ -19,16 +38,8 @@ import (
 func TestClientPollFailsClosed(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	server, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	cli, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	server := openDir(t, dir)
+	cli := openDir(t, dir)
 	c := nv.Client{ID: "app", RedirectURIs: []string{"https://app.example/cb"}, JWKS: []byte(`{"keys":[]}`),
 		Scopes: []string{nv.ScopeOpenID}, CreatedAt: time.Unix(1_700_000_000, 0).UTC()}
 	if err := cli.PutClient(ctx, c); err != nil {
@@ -37,20 +48,8 @@ func TestClientPollFailsClosed(t *testing.T) {
 	if _, err := server.Client(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
-	// Take every read connection of the server and keep it.
-	var held []*sql.Conn
-	for range max(4, runtime.GOMAXPROCS(0)) {
-		conn, err := server.r.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, conn)
-	}
-	defer func() {
-		for _, conn := range held {
-			conn.Close()
-		}
-	}()
+	release := holdReads(t, server)
+	defer release()
 	if err := cli.DeleteClient(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
@@ -109,30 +108,11 @@ func TestClientCacheDropRefusesOlderReads(t *testing.T) {
 func TestForeignWriteCheckDoesNotHoldTheWriter(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	server, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	server := openDir(t, dir)
 	waitIndex(t, server)
-	other, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	var held []*sql.Conn
-	for range max(4, runtime.GOMAXPROCS(0)) {
-		conn, err := server.r.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, conn)
-	}
-	defer func() {
-		for _, conn := range held {
-			conn.Close()
-		}
-	}()
+	other := openDir(t, dir)
+	release := holdReads(t, server)
+	defer release()
 	now := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
 	if err := other.ConsumeJTI(ctx, "cli", "x", now.Add(time.Hour), now); err != nil {
 		t.Fatal(err)

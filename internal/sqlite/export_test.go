@@ -2,10 +2,36 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"testing"
 	"time"
 )
+
+// PinReader holds a read transaction open on the database file in dir, as
+// a long reader would: the write-ahead log cannot be reset while it lasts,
+// so every commit has to grow it and a full disk fails every write.
+func PinReader(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow("SELECT count(*) FROM network_sessions").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		tx.Rollback()
+		db.Close()
+	}
+}
 
 // LimitPages sets max_page_count on the write connection: n pages, or the
 // current size when n is 0, so the database cannot grow. It runs as a

@@ -258,7 +258,7 @@ func TestSessionIndexLostBatch(t *testing.T) {
 				if err := s.StartSession(ctx, lostSession(0)); err != nil {
 					t.Fatal(err)
 				}
-				release := pinRead(t, dir)
+				release := PinReader(t, dir)
 				freeDisk := testdisk.Fill(t, dir)
 				free = func() { freeDisk(); release() }
 			} else {
@@ -317,25 +317,25 @@ func lostSession(i int) nv.NetworkSession {
 	}
 }
 
-// pinRead holds a read transaction open on the file (the log cannot be
-// reset, so a full disk fails every write).
-func pinRead(t *testing.T, dir string) (release func()) {
+// openRaw opens the database file in dir as sqlite3 would: a connection of
+// its own, raw SQL, waiting on locks; closed when the test ends.
+func openRaw(t *testing.T, dir string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName))
+	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
-	if err != nil {
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+// insertRaw inserts a session of client and NAS "gw" in raw SQL, around
+// the Store.
+func insertRaw(t *testing.T, raw *sql.DB, prefix string, bits int, msisdn, id string) {
+	t.Helper()
+	if _, err := raw.ExecContext(t.Context(), `INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
+VALUES (?, ?, ?, ?, 'gw', '', 1, 1, 'gw')`, prefix, bits, msisdn, id); err != nil {
 		t.Fatal(err)
-	}
-	var n int
-	if err := tx.QueryRow("SELECT count(*) FROM network_sessions").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		tx.Rollback()
-		db.Close()
 	}
 }
 
@@ -359,21 +359,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestSessionIndexOtherProcess(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openDir(t, dir)
 	waitIndex(t, s)
 	a := idxSession("10.0.0.1/32", "+34600000001", "s1", "gw", 10)
 	if err := s.StartSession(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	other, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
+	other := openDir(t, dir)
 	lookup := func(addr string) (nv.NetworkSession, error) {
 		return s.SessionFor(ctx, netip.MustParseAddr(addr), time.Time{})
 	}
@@ -440,11 +432,7 @@ func TestSessionIndexOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitIndex(t, s)
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openRaw(t, dir)
 	if _, err := raw.ExecContext(ctx, "UPDATE network_sessions SET msisdn = '+34600000099' WHERE prefix = '10.0.0.1/32'"); err != nil {
 		t.Fatal(err)
 	}
@@ -452,10 +440,7 @@ func TestSessionIndexOtherProcess(t *testing.T) {
 		got, err := lookup("10.0.0.1")
 		return err == nil && got.MSISDN == "+34600000099"
 	})
-	if _, err := raw.ExecContext(ctx, `INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
-VALUES ('10.0.0.0/30', 30, '+34600000098', 's98', 'gw', '', 1, 1, 'gw')`); err != nil {
-		t.Fatal(err)
-	}
+	insertRaw(t, raw, "10.0.0.0/30", 30, "+34600000098", "s98")
 	eventually(t, "an INSERT in raw SQL", func() bool {
 		got, err := lookup("10.0.0.2")
 		return err == nil && got.MSISDN == "+34600000098"
@@ -478,26 +463,15 @@ VALUES ('10.0.0.0/30', 30, '+34600000098', 's98', 'gw', '', 1, 1, 'gw')`); err !
 func TestSessionIndexOtherProcessNewLength(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openDir(t, dir)
 	wide := idxSession("10.9.0.0/16", "+34600000001", "s1", "gw", 10)
 	if err := s.StartSession(ctx, wide); err != nil {
 		t.Fatal(err)
 	}
 	waitIndex(t, s)
 	drops := s.SessionIndexStats().Drops
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.ExecContext(ctx, `INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
-VALUES ('10.9.0.4/30', 30, '+34600000002', 's2', 'gw', '', 1, 1, 'gw')`); err != nil {
-		t.Fatal(err)
-	}
+	raw := openRaw(t, dir)
+	insertRaw(t, raw, "10.9.0.4/30", 30, "+34600000002", "s2")
 	a := netip.MustParseAddr("10.9.0.5")
 	eventually(t, "the index dropped after another process's write", func() bool {
 		return s.SessionIndexStats().Drops > drops
@@ -521,19 +495,11 @@ VALUES ('10.9.0.4/30', 30, '+34600000002', 's2', 'gw', '', 1, 1, 'gw')`); err !=
 func TestSessionLengthsStaleAfterFailedRead(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := openDir(t, dir)
 	if err := s.StartSession(ctx, idxSession("10.8.0.0/16", "+34600000001", "s1", "gw", 10)); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", "file:"+filepath.Join(dir, FileName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := openRaw(t, dir)
 	failed, cancel := context.WithCancel(ctx)
 	cancel()
 	// One new length at a time, each looked up right after its write and
@@ -542,10 +508,7 @@ func TestSessionLengthsStaleAfterFailedRead(t *testing.T) {
 	for bits := 17; bits <= 32; bits++ {
 		p := netip.PrefixFrom(netip.MustParseAddr("10.8.255.255"), bits).Masked()
 		msisdn := fmt.Sprintf("+346000001%02d", bits)
-		if _, err := raw.ExecContext(ctx, `INSERT INTO network_sessions (prefix, bits, msisdn, session_id, nas, imsi, started_at, updated_at, client)
-VALUES (?, ?, ?, ?, 'gw', '', 1, 1, 'gw')`, p.String(), bits, msisdn, fmt.Sprint("s", bits)); err != nil {
-			t.Fatal(err)
-		}
+		insertRaw(t, raw, p.String(), bits, msisdn, fmt.Sprint("s", bits))
 		if err := s.loadLengths(failed); err == nil {
 			t.Fatal("a read with a cancelled context succeeded")
 		}

@@ -2,11 +2,9 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -25,29 +23,6 @@ func session(i int) nv.NetworkSession {
 	}
 }
 
-// pinReader holds a read transaction open on the database file, as a
-// long reader would: the write-ahead log cannot be reset while it lasts,
-// so every commit has to grow it and a full disk fails every write.
-func pinReader(t *testing.T, dir string) (release func()) {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, sqlite.FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := db.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := tx.QueryRow("SELECT count(*) FROM network_sessions").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		tx.Rollback()
-		db.Close()
-	}
-}
-
 // TestFullDisk: on a filesystem that fills up, writes fail as
 // nv.ErrUnavailable, a failed write leaves nothing visible, Ping reports
 // the store unavailable, and once space is back Ping's probe write brings
@@ -63,7 +38,7 @@ func TestFullDisk(t *testing.T) {
 	if err := s.StartSession(ctx, session(0)); err != nil {
 		t.Fatal(err)
 	}
-	release := pinReader(t, dir)
+	release := sqlite.PinReader(t, dir)
 	free := testdisk.Fill(t, dir)
 
 	// The last bytes of the last page of the log may take a write or two;

@@ -17,7 +17,14 @@ import (
 
 func openTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), t.TempDir())
+	return openDir(t, t.TempDir())
+}
+
+// openDir opens a Store on dir, closed when the test ends: two on one dir
+// are two processes sharing the database file.
+func openDir(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
