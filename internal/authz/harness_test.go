@@ -110,6 +110,13 @@ func (s *spyStore) onIssue(f func(nv.TokenIssue) error) {
 	s.mu.Unlock()
 }
 
+// failConsume makes ConsumeJTI answer err (nil: store again).
+func (s *spyStore) failConsume(err error) {
+	s.mu.Lock()
+	s.consumeErr = err
+	s.mu.Unlock()
+}
+
 // IssueToken runs beforeIssue (when set) first: a test's way to change
 // the store just before the combined write (another node wins the code,
 // the store goes away).

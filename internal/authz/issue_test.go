@@ -44,6 +44,25 @@ func (h *harness) httpServer() string {
 	return srv.URL
 }
 
+// newHTTPHarness is a harness whose routes are served over HTTP at base,
+// with one client, "app-a".
+func newHTTPHarness(t *testing.T) (h *harness, base string, c testClient) {
+	t.Helper()
+	h = newHarness(t)
+	return h, h.httpServer(), h.client("app-a", nil)
+}
+
+// usedAssertion is an assertion of c that has already won a token.
+func (h *harness) usedAssertion(base string, c testClient) string {
+	h.t.Helper()
+	a := h.assertion(c, nil)
+	code, verifier := h.code(c)
+	if tr := h.tokenHTTP(base, tokenRequest(c, code, verifier, a)); tr.status != http.StatusOK {
+		h.t.Fatalf("token: %d %s", tr.status, tr.Description)
+	}
+	return a
+}
+
 // usageRecords returns the token_issued records of client id.
 func (h *harness) usageRecords(id string) []nv.UsageRecord {
 	h.t.Helper()
@@ -77,9 +96,7 @@ func (h *harness) grantOf(code string) *nv.Grant {
 // TestTokenOneWrite: a successful /token is one store operation, which
 // stores the jti, the redemption, the token and its usage record.
 func TestTokenOneWrite(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	code, verifier := h.code(c)
 	a := h.assertion(c, nil)
 	h.store.take()
@@ -113,9 +130,7 @@ func TestTokenOneWrite(t *testing.T) {
 // the client authenticated, before its token was issued, still consumes
 // the assertion's jti before it is answered.
 func TestFailedTokenConsumesAssertion(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	for _, tc := range []struct {
 		name    string
 		form    func(a string) url.Values
@@ -154,14 +169,8 @@ func TestFailedTokenConsumesAssertion(t *testing.T) {
 // invalid_client and changes nothing: the code it was sent with is neither
 // redeemed nor revoked, whether the request was otherwise valid or not.
 func TestReplayedAssertionBurnsNoCode(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
-	used := h.assertion(c, nil)
-	code, verifier := h.code(c)
-	if tr := h.tokenHTTP(base, tokenRequest(c, code, verifier, used)); tr.status != http.StatusOK {
-		t.Fatalf("token: %d %s", tr.status, tr.Description)
-	}
+	h, base, c := newHTTPHarness(t)
+	used := h.usedAssertion(base, c)
 	for _, tc := range []struct {
 		name         string
 		wrongVerifer bool
@@ -199,9 +208,7 @@ func TestReplayedAssertionBurnsNoCode(t *testing.T) {
 // this request's checks and its write: invalid_grant, the grant revoked
 // (RFC 6749 §4.1.2), the assertion consumed, no token and no usage record.
 func TestLostRedemptionRace(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	code, verifier := h.code(c)
 	h.store.onIssue(func(ti nv.TokenIssue) error {
 		return h.store.Store.RedeemGrant(context.Background(), ti.Token.GrantID, ti.GrantData, h.clock())
@@ -232,9 +239,7 @@ func TestLostRedemptionRace(t *testing.T) {
 // unavailable: temporarily_unavailable, and nothing changed, so the same
 // code is redeemed once the store is back.
 func TestTokenStoreUnavailable(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	code, verifier := h.code(c)
 	h.store.onIssue(func(nv.TokenIssue) error { return fmt.Errorf("%w: disk full", nv.ErrUnavailable) })
 	h.store.take()

@@ -38,9 +38,7 @@ func (h *harness) raceTokens(base string, forms []map[string][]string) []tokenRe
 // parallel: one token, every other request invalid_client (a replayed
 // assertion), and the winner's token survives (a replay revokes nothing).
 func TestRaceSameAssertionSameCode(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	for round := range 3 {
 		code, verifier := h.code(c)
 		a := h.assertion(c, nil)
@@ -70,9 +68,7 @@ func TestRaceSameAssertionSameCode(t *testing.T) {
 // in parallel: one token; the other codes are neither redeemed nor revoked
 // and redeem with a fresh assertion.
 func TestRaceSameAssertionManyCodes(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	a := h.assertion(c, nil)
 	type cv struct{ code, verifier string }
 	var codes []cv
@@ -115,14 +111,8 @@ func TestRaceSameAssertionManyCodes(t *testing.T) {
 // with a code at the same time as its rightful request: the rightful one
 // gets the token and keeps it.
 func TestRaceReplaysAgainstFreshAssertion(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
-	used := h.assertion(c, nil)
-	code0, verifier0 := h.code(c)
-	if tr := h.tokenHTTP(base, tokenRequest(c, code0, verifier0, used)); tr.status != http.StatusOK {
-		t.Fatalf("token: %d %s", tr.status, tr.Description)
-	}
+	h, base, c := newHTTPHarness(t)
+	used := h.usedAssertion(base, c)
 	for round := range 3 {
 		code, verifier := h.code(c)
 		forms := make([]map[string][]string, 12)
@@ -198,21 +188,15 @@ func TestAuthorizeClientGone(t *testing.T) {
 // temporarily_unavailable, and nothing is half done (the grant is not
 // revoked, the jti is free), so the request can be sent again.
 func TestUnavailableBeforeRevocation(t *testing.T) {
-	h := newHarness(t)
-	base := h.httpServer()
-	c := h.client("app-a", nil)
+	h, base, c := newHTTPHarness(t)
 	code, verifier := h.code(c)
 	a := h.assertion(c, nil)
-	h.store.mu.Lock()
-	h.store.consumeErr = fmt.Errorf("%w: disk full", nv.ErrUnavailable)
-	h.store.mu.Unlock()
+	h.store.failConsume(fmt.Errorf("%w: disk full", nv.ErrUnavailable))
 	tr := h.tokenHTTP(base, tokenRequest(c, code, strings.Repeat("a", 43), a))
 	if tr.status != http.StatusServiceUnavailable || tr.Error != "temporarily_unavailable" {
 		t.Errorf("unavailable at the jti: %d %s %s", tr.status, tr.Error, tr.Description)
 	}
-	h.store.mu.Lock()
-	h.store.consumeErr = nil
-	h.store.mu.Unlock()
+	h.store.failConsume(nil)
 	if g := h.grantOf(code); g == nil || g.CodeConsumed {
 		t.Fatalf("the grant after the outage: %+v, want untouched", g)
 	}
