@@ -120,23 +120,14 @@ func (s *Store) refreshClients(ctx context.Context) error {
 // client removed by another process would authenticate for as long as the
 // poll keeps failing (a busy read pool, a slow disk).
 func (s *Store) pollClients(stop <-chan struct{}) {
-	t := time.NewTicker(clientsRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if s.clients.empty() {
-				continue // nothing to drop: no read at all
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), clientsRefresh)
-			if err := s.refreshClients(ctx); err != nil {
-				s.clients.drop()
-			}
-			cancel()
+	every(stop, clientsRefresh, func(ctx context.Context) {
+		if s.clients.empty() {
+			return // nothing to drop: no read at all
 		}
-	}
+		if err := s.refreshClients(ctx); err != nil {
+			s.clients.drop()
+		}
+	})
 }
 
 // clientCache holds clients read under one value of the change counter.
