@@ -70,15 +70,18 @@ WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, unixNano(now)).Scan(&a
 // CreateGrant stores a new grant (nv.ErrAlreadyExists if its id or code is
 // taken).
 func (s *Store) CreateGrant(ctx context.Context, g nv.Grant) error {
-	n, err := s.exec(ctx, `
+	err := s.writeThen(ctx, func(tx *wtx) error {
+		n, err := tx.exec(`
 INSERT INTO grants (id, auth_code, code_consumed, revoked, data, expires_at)
 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		g.ID, nullString(g.AuthCode), g.CodeConsumed, g.Revoked, g.Data, unixNano(g.ExpiresAt))
+			g.ID, nullString(g.AuthCode), g.CodeConsumed, g.Revoked, g.Data, unixNano(g.ExpiresAt))
+		if err == nil && n == 0 {
+			err = noEffect(nv.ErrAlreadyExists) // grants has no trigger: nothing written
+		}
+		return err
+	}, func() { s.grants.add(g, time.Now()) })
 	if err != nil {
 		return fmt.Errorf("sqlite: create grant: %w", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("sqlite: create grant: %w", nv.ErrAlreadyExists)
 	}
 	return nil
 }
@@ -115,6 +118,9 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 	if code == "" {
 		return nv.Grant{}, fmt.Errorf("sqlite: grant by code: %w", nv.ErrNotFound)
 	}
+	if g, ok := s.grants.get(code, time.Now()); ok {
+		return g, nil
+	}
 	g, err := scanGrant(s.queryRow(ctx,
 		"SELECT "+grantColumns+" FROM grants WHERE auth_code = ? AND revoked = 0", code))
 	if err != nil {
@@ -127,7 +133,9 @@ func (s *Store) GrantByAuthCode(ctx context.Context, code string) (nv.Grant, err
 // statement that only one caller can win. A grant whose ExpiresAt is not
 // after now is nv.ErrNotFound.
 func (s *Store) RedeemGrant(ctx context.Context, id string, data []byte, now time.Time) error {
-	if err := s.write(ctx, func(tx *wtx) error { return redeemGrant(tx, id, data, now) }); err != nil {
+	err := s.writeThen(ctx, func(tx *wtx) error { return redeemGrant(tx, id, data, now) },
+		func() { s.grants.drop(id) })
+	if err != nil {
 		return fmt.Errorf("sqlite: redeem grant: %w", err)
 	}
 	return nil
@@ -178,7 +186,10 @@ func (s *Store) RevokeGrant(ctx context.Context, id string) error {
 		}
 		_, err := tx.exec("DELETE FROM tokens WHERE grant_id = ?", id)
 		return err
-	}, s.tokc.clear) // which of the remembered tokens were the grant's is not known here
+	}, func() {
+		s.grants.drop(id)
+		s.tokc.clear() // which of the remembered tokens were the grant's is not known here
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: revoke grant: %w", err)
 	}

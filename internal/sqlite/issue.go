@@ -49,7 +49,10 @@ func (s *Store) IssueToken(ctx context.Context, ti nv.TokenIssue) error {
 			return fmt.Errorf("record usage: %w", err)
 		}
 		return nil
-	}, func() { s.tokc.add(ti.Token.Hash, ti.Token.ClientID, ti.Token.ExpiresAt, time.Now()) })
+	}, func() {
+		s.grants.drop(ti.Token.GrantID)
+		s.tokc.add(ti.Token.Hash, ti.Token.ClientID, ti.Token.ExpiresAt, time.Now())
+	})
 	if err != nil {
 		return fmt.Errorf("sqlite: issue token: %w", err)
 	}

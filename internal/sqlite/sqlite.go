@@ -63,6 +63,7 @@ type Store struct {
 	lengths  sessionLengths
 	sidx     sessionIndex       // network sessions in memory (sessionindex.go)
 	tokc     tokenClients       // the clients of tokens stored here (tokenclients.go)
+	grants   grantsByCode       // grants created here, not yet redeemed (grantcache.go)
 	ix       *sql.DB            // the session index's own read-only connection
 	stop     chan struct{}      // closed by Close: stops refreshLengths and pollClients
 	stopIdx  context.CancelFunc // stops maintainSessionIndex
@@ -125,7 +126,8 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 
-	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w, tightened: tightened, health: h}
+	s := &Store{PortBlockRetention: DefaultPortBlockRetention, w: w, tightened: tightened, health: h,
+		tokc: newTokenClients(), grants: newGrantsByCode()}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

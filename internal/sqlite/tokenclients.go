@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 )
 
@@ -19,16 +18,10 @@ import (
 // database, so a lookup answers what the database holds except for a token
 // another process revoked since: its calls are then still counted against
 // its client's rate and quota before the API answers 401, as a spent
-// token's are.
-//
-// Two generations bound the memory: entries go into cur; when cur holds
-// maxTokenClients, or when tokenClientsGen has passed since the last
-// rotation, prev is dropped and cur becomes prev. At most 2 x
-// maxTokenClients entries (about 20 MB) are held.
+// token's are. At most 2 x maxTokenClients entries (about 20 MB) are held
+// (recent.go).
 type tokenClients struct {
-	mu        sync.RWMutex
-	cur, prev map[string]tokenClient
-	rotated   time.Time
+	r recent[string, tokenClient]
 }
 
 type tokenClient struct {
@@ -41,31 +34,21 @@ const (
 	tokenClientsGen = 5 * time.Minute // nv.MaxTokenLifetime
 )
 
+func newTokenClients() tokenClients {
+	return tokenClients{r: recent[string, tokenClient]{max: maxTokenClients, gen: tokenClientsGen}}
+}
+
 // add records a stored token (on the writer, after its commit).
 func (c *tokenClients) add(hash, client string, expires time.Time, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil || len(c.cur) >= maxTokenClients || now.Sub(c.rotated) >= tokenClientsGen {
-		c.prev, c.cur, c.rotated = c.cur, make(map[string]tokenClient), now
-	}
-	c.cur[hash] = tokenClient{client: client, expires: unixNano(expires)}
+	c.r.put(hash, tokenClient{client: client, expires: unixNano(expires)}, now)
 }
 
 // clear forgets every entry (after a commit that deleted tokens).
-func (c *tokenClients) clear() {
-	c.mu.Lock()
-	c.cur, c.prev = nil, nil
-	c.mu.Unlock()
-}
+func (c *tokenClients) clear() { c.r.clear() }
 
 // get returns the client of a live token stored by this process.
 func (c *tokenClients) get(hash string, now time.Time) (string, bool) {
-	c.mu.RLock()
-	e, ok := c.cur[hash]
-	if !ok {
-		e, ok = c.prev[hash]
-	}
-	c.mu.RUnlock()
+	e, ok := c.r.get(hash)
 	if !ok || e.expires <= unixNano(now) {
 		return "", false
 	}

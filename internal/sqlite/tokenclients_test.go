@@ -121,14 +121,14 @@ func TestTokenClientFailedWriteRemembersNothing(t *testing.T) {
 // generations of maxTokenClients; the oldest go first, and a generation
 // also ends after tokenClientsGen.
 func TestTokenClientsBounded(t *testing.T) {
-	var c tokenClients
+	c := newTokenClients()
 	now := time.Now()
 	exp := now.Add(time.Hour)
 	n := 2*maxTokenClients + 10
 	for i := range n {
 		c.add(fmt.Sprint("h", i), "app", exp, now)
 	}
-	if held := len(c.cur) + len(c.prev); held > 2*maxTokenClients {
+	if held := c.r.len(); held > 2*maxTokenClients {
 		t.Errorf("%d entries held, want at most %d", held, 2*maxTokenClients)
 	}
 	if _, ok := c.get("h0", now); ok {
