@@ -16,16 +16,7 @@ import (
 func TestGrantByAuthCodeFromMemory(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	other, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
+	s, other := openDir(t, dir), openDir(t, dir) // other: another process
 	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Microsecond)
 	for _, g := range []nv.Grant{
 		{ID: "g-redeem", AuthCode: "c-redeem", Data: []byte(`{"n":1}`), ExpiresAt: exp},
@@ -67,7 +58,7 @@ func TestGrantByAuthCodeFromMemory(t *testing.T) {
 	}
 	tok := liveToken("t-issued")
 	tok.GrantID = "g-issue"
-	err = s.IssueToken(ctx, nv.TokenIssue{Token: tok, GrantData: []byte(`{"n":2,"used":true}`), Now: time.Now(),
+	err := s.IssueToken(ctx, nv.TokenIssue{Token: tok, GrantData: []byte(`{"n":2,"used":true}`), Now: time.Now(),
 		Usage: nv.UsageRecord{At: time.Now(), ClientID: "app", Event: nv.UsageTokenIssued, Operation: "token", Result: "OK"}})
 	if err != nil {
 		t.Fatal(err)

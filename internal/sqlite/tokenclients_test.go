@@ -16,16 +16,7 @@ import (
 func TestTokenClient(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
-	s, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	other, err := Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
+	s, other := openDir(t, dir), openDir(t, dir) // other: another process
 	want := func(hash, client string) {
 		t.Helper()
 		got, err := s.TokenClient(ctx, hash)
