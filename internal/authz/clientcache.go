@@ -14,8 +14,9 @@ import (
 // returns on every lookup: a client changed in the store (a rotated key, new
 // redirect URIs or scopes) differs in a field the conversion reads, so it is
 // converted again; an unchanged one costs a comparison of a few short
-// slices. How fresh the nv.Client itself is, is the store's business (the
-// SQLite store polls its change counter, see sqlite.Store.Client).
+// slices. How fresh the nv.Client itself is, is the store's business (both
+// stores cache clients under a change counter they poll, see
+// internal/clientcache).
 //
 // The engine treats a *goidc.Client as read-only (it shares its static
 // clients between requests the same way), so one conversion is handed to

@@ -16,7 +16,7 @@ import (
 // added through another connection to the database (numbergate clients add
 // runs as another process) works at the server's next lookup, and one
 // changed (a rotated key) or removed there is seen within the poll bound
-// (clientsRefresh, 100 ms; the test allows a minute for a loaded machine).
+// (clientcache.Refresh, 100 ms; the test allows a minute for a loaded machine).
 // The server's own changes are seen at once.
 func TestClientCacheSeesOtherProcess(t *testing.T) {
 	ctx := t.Context()

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"slices"
-	"sync"
-	"time"
 
 	"github.com/numbergate/numbergate/internal/nv"
 )
@@ -56,23 +53,23 @@ func scanClient(row interface{ Scan(...any) error }) (nv.Client, error) {
 
 // Client returns the client with id (nv.ErrNotFound if there is none).
 //
-// Clients are served from memory: a cached client costs no database read.
-// The clients change counter (bumped by triggers on every insert, update
-// and delete, by any process) is read
+// Clients are served from memory (internal/clientcache): a cached client
+// costs no database read. The clients change counter (bumped by triggers
+// on every insert, update and delete, by any process) is read
 //   - on every cache miss, with the row: an unknown client always reads the
 //     database, so a client added with `numbergate clients add` (another
 //     process) works at its first request;
 //   - after each change this Store makes itself, so its own changes are seen
 //     at once;
-//   - every clientsRefresh (100 ms) by a background poll (pollClients): a
-//     client removed or changed by another process (`clients remove`,
+//   - every clientcache.Refresh (100 ms) by a background poll: a client
+//     removed or changed by another process (`clients remove`,
 //     `clients add --replace`, a new JWKS) is seen within that bound, or
 //     later only on a machine too loaded to run the poll on time; a poll
 //     that cannot read the counter drops the cache.
 //
 // Whenever the counter has moved, every cached client is dropped.
 func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
-	if c, ok := s.clients.get(id); ok {
+	if c, ok := s.clients.Get(id); ok {
 		return c, nil
 	}
 	// The counter is read before the row: a change committed in between
@@ -87,14 +84,9 @@ func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
 	if err != nil {
 		return nv.Client{}, fmt.Errorf("sqlite: client: %w", notFound(err))
 	}
-	s.clients.put(gen, c)
+	s.clients.Put(gen, c)
 	return c, nil
 }
-
-// clientsRefresh is how often pollClients reads the clients change
-// counter: the bound on how long a client removed or changed by another
-// process can still be served from the cache.
-const clientsRefresh = 100 * time.Millisecond
 
 // clientsGen reads the clients change counter.
 func (s *Store) clientsGen(ctx context.Context) (int64, error) {
@@ -103,118 +95,12 @@ func (s *Store) clientsGen(ctx context.Context) (int64, error) {
 	return gen, err
 }
 
-// refreshClients reads the change counter and drops the cache if it moved.
-func (s *Store) refreshClients(ctx context.Context) error {
-	gen, err := s.clientsGen(ctx)
-	if err != nil {
-		return err
-	}
-	s.clients.advance(gen)
-	return nil
-}
-
-// pollClients runs refreshClients every clientsRefresh until stop is
-// closed. A failed read drops the cache (fails closed): without the
-// counter nothing says a cached client still exists or still has its keys,
-// so lookups read the database until a poll succeeds again; otherwise a
-// client removed by another process would authenticate for as long as the
-// poll keeps failing (a busy read pool, a slow disk).
-func (s *Store) pollClients(stop <-chan struct{}) {
-	every(stop, clientsRefresh, func(ctx context.Context) {
-		if s.clients.empty() {
-			return // nothing to drop: no read at all
-		}
-		if err := s.refreshClients(ctx); err != nil {
-			s.clients.drop()
-		}
-	})
-}
-
-// clientCache holds clients read under one value of the change counter.
-type clientCache struct {
-	mu  sync.RWMutex
-	gen int64 // the highest counter value seen; only grows
-	m   map[string]nv.Client
-	// unsure is set by drop (the counter could not be read): nothing is
-	// cached until a counter read succeeds (advance), since a row read
-	// before the drop may be older than gen says.
-	unsure bool
-}
-
-// maxCachedClients bounds the cache; past it, it starts again empty.
-const maxCachedClients = 10000
-
-func (c *clientCache) get(id string) (nv.Client, bool) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	cl, ok := c.m[id]
-	if !ok {
-		return nv.Client{}, false
-	}
-	return cloneClient(cl), true
-}
-
-// empty reports whether the poll has nothing to check: no client cached
-// and no drop waiting for a counter read.
-func (c *clientCache) empty() bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m) == 0 && !c.unsure
-}
-
-// advance records the counter value gen: if it moved past the one the
-// cache holds, every cached client is dropped. An older value (a read that
-// raced with a newer one) changes nothing.
-func (c *clientCache) advance(gen int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen > c.gen {
-		c.gen, c.m = gen, nil
-	}
-	if gen >= c.gen {
-		c.unsure = false
-	}
-}
-
-// put caches cl, read under counter value gen.
-func (c *clientCache) put(gen int64, cl nv.Client) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen < c.gen || c.unsure {
-		return // read under an older counter than the cache holds, or maybe
-	}
-	if gen > c.gen || c.m == nil || len(c.m) >= maxCachedClients {
-		c.gen, c.m = gen, map[string]nv.Client{}
-	}
-	c.m[cl.ID] = cloneClient(cl)
-}
-
-// cloneClient copies the slices so that no caller can change the cache.
-func cloneClient(c nv.Client) nv.Client {
-	c.RedirectURIs = slices.Clone(c.RedirectURIs)
-	c.JWKS = slices.Clone(c.JWKS)
-	c.Scopes = slices.Clone(c.Scopes)
-	c.Purposes = slices.Clone(c.Purposes)
-	return c
-}
-
 // ownClientChange follows a change this Store made to the clients table
 // (committed or not): the change counter is read at once, so the change is
 // seen by the next lookup rather than the next poll. If that read fails the
 // cache is dropped all the same.
 func (s *Store) ownClientChange(ctx context.Context) {
-	if err := s.refreshClients(ctx); err != nil {
-		s.clients.drop()
-	}
-}
-
-// drop empties the cache and caches nothing more until a counter read
-// succeeds (the next poll, or the next own change): a read already under
-// way may have read its row before a change the counter would show.
-func (c *clientCache) drop() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m, c.unsure = nil, true
+	_ = s.clients.Check(ctx, s.clientsGen)
 }
 
 // Clients returns every client, by id.

@@ -71,36 +71,6 @@ func TestClientPollFailsClosed(t *testing.T) {
 	}
 }
 
-// TestClientCacheDropRefusesOlderReads: once the cache was dropped because
-// the change counter could not be read (after this Store's own change, or
-// by a failed poll), a lookup that read its row before the drop, under the
-// counter value the cache still holds, is not cached: only a counter read
-// that succeeds lets the cache fill again. (Otherwise a removed client's
-// row, read just before its removal committed, is served until the next
-// successful poll.)
-func TestClientCacheDropRefusesOlderReads(t *testing.T) {
-	var c clientCache
-	old := nv.Client{ID: "app", JWKS: []byte(`{"keys":[{"kid":"old"}]}`)}
-	c.advance(5)
-	c.put(5, old)
-	if _, ok := c.get("app"); !ok {
-		t.Fatal("not cached")
-	}
-	c.drop() // the counter read after a change failed
-	c.put(5, old)
-	if got, ok := c.get("app"); ok {
-		t.Fatalf("a row read before the drop was cached again: %s", got.JWKS)
-	}
-	if c.empty() {
-		t.Error("a dropped cache reports empty: the poll that must revalidate it would be skipped")
-	}
-	c.advance(6) // a poll reads the counter again
-	c.put(6, old)
-	if _, ok := c.get("app"); !ok {
-		t.Error("not cached after a successful counter read")
-	}
-}
-
 // TestForeignWriteCheckDoesNotHoldTheWriter: the session index's check for
 // another process's write must not keep the writer waiting on a read of the
 // read pool. With every read connection busy (long reads), after another

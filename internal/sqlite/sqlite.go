@@ -32,6 +32,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/numbergate/numbergate/internal/clientcache"
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
@@ -59,13 +60,13 @@ type Store struct {
 	r  *sql.DB // read-only connections
 	rs readStmts
 
-	clients  clientCache
+	clients  clientcache.Cache
 	lengths  sessionLengths
 	sidx     sessionIndex       // network sessions in memory (sessionindex.go)
 	tokc     tokenClients       // the clients of tokens stored here (tokenclients.go)
 	grants   grantsByCode       // grants created here, not yet redeemed (grantcache.go)
 	ix       *sql.DB            // the session index's own read-only connection
-	stop     chan struct{}      // closed by Close: stops refreshLengths and pollClients
+	stop     chan struct{}      // closed by Close: stops refreshLengths and the client poll
 	stopIdx  context.CancelFunc // stops maintainSessionIndex
 	bg       sync.WaitGroup
 	stopOnce sync.Once
@@ -159,7 +160,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: session lengths: %w", err)
 	}
 	s.bg.Go(func() { s.refreshLengths(s.stop) })
-	s.bg.Go(func() { s.pollClients(s.stop) })
+	s.bg.Go(func() { s.clients.Poll(s.stop, s.clientsGen) })
 	// The session index has its own connection (a long snapshot read while
 	// it builds), and is built in the background: until it is, lookups
 	// read SQLite.
