@@ -23,6 +23,7 @@ ON CONFLICT (id) DO UPDATE SET
 	scopes = excluded.scopes, purposes = excluded.purposes, require_pkce = excluded.require_pkce,
 	quota_per_day = excluded.quota_per_day, created_at = excluded.created_at`,
 		c.ID, nonNil(c.RedirectURIs), c.JWKS, nonNil(c.Scopes), nonNil(c.Purposes), c.RequirePKCE, c.QuotaPerDay, ts(c.CreatedAt))
+	s.ownClientChange(ctx)
 	if err != nil {
 		return fail(ctx, "put client", err)
 	}
@@ -31,12 +32,14 @@ ON CONFLICT (id) DO UPDATE SET
 
 const clientColumns = "id, redirect_uris, jwks, scopes, purposes, require_pkce, quota_per_day, created_at"
 
-func scanClient(row pgx.Row) (nv.Client, error) {
+// scanClient scans a row of clientColumns, after the columns of lead if
+// any.
+func scanClient(row pgx.Row, lead ...any) (nv.Client, error) {
 	var (
 		c         nv.Client
 		createdAt *time.Time
 	)
-	if err := row.Scan(&c.ID, &c.RedirectURIs, &c.JWKS, &c.Scopes, &c.Purposes, &c.RequirePKCE, &c.QuotaPerDay, &createdAt); err != nil {
+	if err := row.Scan(append(lead, &c.ID, &c.RedirectURIs, &c.JWKS, &c.Scopes, &c.Purposes, &c.RequirePKCE, &c.QuotaPerDay, &createdAt)...); err != nil {
 		return nv.Client{}, err
 	}
 	c.CreatedAt = fromTS(createdAt)
@@ -44,14 +47,61 @@ func scanClient(row pgx.Row) (nv.Client, error) {
 }
 
 // Client returns the client with id (nv.ErrNotFound if there is none).
+//
+// Clients are served from memory (internal/clientcache), as by the SQLite
+// store: a cached client costs no round trip. The clients change counter
+// (one row of the changes table, bumped by a trigger in the transaction of
+// every write to the clients table, by any node, the CLI or by hand) is
+// read
+//   - on every cache miss, in the same statement (so the same snapshot) as
+//     the row: an unknown client always reads the database, so a client
+//     added on another node or with `numbergate clients add` works at its
+//     first request;
+//   - after each change this Store makes itself, so its own changes are seen
+//     at once;
+//   - every clientcache.Refresh (100 ms) by a background poll, one primary
+//     key read: a client removed or changed elsewhere (its keys, redirect
+//     URIs, scopes, quota) is seen by every node within that bound, or later
+//     only on a node too loaded to run the poll on time; a poll that cannot
+//     read the counter within the bound (the database down or slow, the
+//     pool exhausted) drops the cache, and lookups read the database until
+//     a poll succeeds again.
+//
+// Whenever the counter has moved, every cached client is dropped. The
+// counter is polled rather than pushed with LISTEN/NOTIFY: a notification
+// needs a connection of its own held open (which transaction-mode poolers
+// such as PgBouncer do not give) and is lost across a reconnect, so a poll
+// would be needed as well; one indexed read every 100 ms per node is
+// cheap.
 func (s *Store) Client(ctx context.Context, id string) (nv.Client, error) {
+	if c, ok := s.clients.Get(id); ok {
+		return c, nil
+	}
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	c, err := scanClient(s.pool.QueryRow(ctx, "SELECT "+clientColumns+" FROM clients WHERE id = $1", id))
+	var gen int64
+	c, err := scanClient(s.pool.QueryRow(ctx,
+		"SELECT (SELECT n FROM changes WHERE name = 'clients'), "+clientColumns+" FROM clients WHERE id = $1", id), &gen)
 	if err != nil {
 		return nv.Client{}, fail(ctx, "client", err)
 	}
+	s.clients.Put(gen, c)
 	return c, nil
+}
+
+// clientsGen reads the clients change counter.
+func (s *Store) clientsGen(ctx context.Context) (int64, error) {
+	var gen int64
+	err := s.pool.QueryRow(ctx, "SELECT n FROM changes WHERE name = 'clients'").Scan(&gen)
+	return gen, err
+}
+
+// ownClientChange follows a change this Store made to the clients table
+// (committed or not): the change counter is read at once, so the change is
+// seen by the next lookup rather than the next poll. If that read fails the
+// cache is dropped all the same.
+func (s *Store) ownClientChange(ctx context.Context) {
+	_ = s.clients.Check(ctx, s.clientsGen)
 }
 
 // Clients returns every client, by id.
@@ -66,7 +116,9 @@ func (s *Store) Clients(ctx context.Context) ([]nv.Client, error) {
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
-	return s.execOne(ctx, "delete client", nv.ErrNotFound, "DELETE FROM clients WHERE id = $1", id)
+	err := s.execOne(ctx, "delete client", nv.ErrNotFound, "DELETE FROM clients WHERE id = $1", id)
+	s.ownClientChange(ctx)
+	return err
 }
 
 // AddSigningKey stores a new signing key (nv.ErrAlreadyExists if the id is

@@ -16,7 +16,8 @@
 //
 // Network-session writes (RADIUS) are committed in batches by a few
 // writers (batch.go); identity lookup probes the primary key once per
-// prefix length in use.
+// prefix length in use. Clients are served from memory, revalidated by a
+// change counter every node polls (client.go, Store.Client).
 //
 // Errors that mean "the database cannot serve now" (unreachable, timed out,
 // in recovery, read-only after a failover, too many connections) wrap
@@ -35,12 +36,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/numbergate/numbergate/internal/clientcache"
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
@@ -84,6 +87,11 @@ type Store struct {
 	retention time.Duration
 	batch     int
 	sessions  *writer // network-session writes, committed in batches
+	clients   clientcache.Cache
+
+	stop     chan struct{} // closed by Close: stops the client poll
+	stopOnce sync.Once
+	bg       sync.WaitGroup
 }
 
 //go:embed migrations/*.sql
@@ -193,6 +201,8 @@ func connect(ctx context.Context, o Options) (*Store, error) {
 		batch:     o.CollectBatch,
 	}
 	s.sessions = newWriter(s)
+	s.stop = make(chan struct{})
+	s.bg.Go(func() { s.clients.Poll(s.stop, s.clientsGen) })
 	return s, nil
 }
 
@@ -294,8 +304,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool.
+// Close stops the client poll and the session writers and closes the
+// pool. Closing twice is harmless.
 func (s *Store) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.bg.Wait()
 	s.sessions.close()
 	s.pool.Close()
 	return nil
