@@ -174,6 +174,13 @@ INSERT OR IGNORE INTO session_lengths (v6, bits)
 CREATE TRIGGER network_sessions_lengths AFTER INSERT ON network_sessions
 BEGIN INSERT OR IGNORE INTO session_lengths (v6, bits) VALUES (instr(NEW.prefix, ':') > 0, NEW.bits); END;
 `,
+	// 8: expiry finds old sessions through (client, updated_at), as the
+	// purge of Accounting-On/Off does (ExpireSessions visits each client
+	// with a loose index scan), so the index on updated_at alone goes:
+	// every session write updates one index page fewer.
+	`
+DROP INDEX network_sessions_updated_at;
+`,
 }
 
 // migrate applies the migrations the database has not seen, in one
