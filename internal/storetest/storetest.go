@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) nv.Store) {
 		{"NetworkSessionAnyPrefixLength", testSessionAnyPrefixLength},
 		{"NetworkSessionNotBefore", testSessionNotBefore},
 		{"NetworkSessionExpire", testSessionExpire},
+		{"NetworkSessionExpireEveryClient", testSessionExpireEveryClient},
 		{"PortBlocks", testPortBlocks},
 		{"DailyQuota", testDailyQuota},
 		{"DailyQuotaConcurrent", testDailyQuotaConcurrent},
@@ -1050,6 +1051,45 @@ func testSessionExpire(t *testing.T, s nv.Store) {
 	slices.Sort(ids)
 	if !slices.Equal(ids, []string{"edge", "fresh"}) {
 		t.Errorf("sessions left after expiry: %v, want [edge fresh]", ids)
+	}
+}
+
+// testSessionExpireEveryClient: expiry removes exactly the sessions last
+// updated before the bound, whichever RADIUS client (or none: a session
+// stored without one) they belong to.
+func testSessionExpireEveryClient(t *testing.T, s nv.Store) {
+	ctx := t.Context()
+	type sess struct {
+		prefix, client string
+		updated        int
+		kept           bool
+	}
+	all := []sess{
+		{"10.0.0.1/32", "", 5, false}, {"10.0.0.2/32", "", 50, true},
+		{"10.0.1.1/32", "gw-a", 9, false}, {"10.0.1.2/32", "gw-a", 10, true}, {"10.0.1.3/32", "gw-a", 11, true},
+		{"10.0.2.1/32", "gw-b", 1, false}, {"10.0.2.2/32", "gw-b", 2, false},
+		{"10.0.3.1/32", "gw-c", 99, true},
+	}
+	for i, x := range all {
+		ns := session(x.prefix, fmt.Sprintf("+3460000000%d", i), fmt.Sprint("s", i), "pgw-1", at(0), at(x.updated))
+		ns.Client = x.client
+		must(t, s.StartSession(ctx, ns), "StartSession("+x.prefix+")")
+	}
+	n, err := s.ExpireSessions(ctx, at(10))
+	must(t, err, "ExpireSessions")
+	if n != 4 {
+		t.Errorf("ExpireSessions removed %d, want 4", n)
+	}
+	left, err := s.NetworkSessions(ctx)
+	must(t, err, "NetworkSessions")
+	kept := map[string]bool{}
+	for _, ns := range left {
+		kept[ns.Prefix.String()] = true
+	}
+	for _, x := range all {
+		if kept[x.prefix] != x.kept {
+			t.Errorf("%s (client %q, updated at(%d)): kept %v, want %v", x.prefix, x.client, x.updated, kept[x.prefix], x.kept)
+		}
 	}
 }
 
