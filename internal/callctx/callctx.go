@@ -5,7 +5,8 @@
 // channel, and their teardown) was about 3 % of the server's CPU under
 // RADIUS accounting load. A Deadline reuses one context and one timer while
 // none expires: the timer is re-armed at Start and stopped at Stop; only a
-// context that expired is replaced, at the next Start.
+// context that expired is replaced, at the next Start. Every runs a
+// background poll whose each run is bounded by its period.
 package callctx
 
 import (
@@ -76,4 +77,22 @@ func Explain(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (%w)", err, cause)
 	}
 	return err
+}
+
+// Every runs f every period until stop is closed, each run with a context
+// that ends after period, so that a run stuck on a busy pool or a slow
+// disk fails rather than delaying the next (the store's background polls).
+func Every(stop <-chan struct{}, period time.Duration, f func(ctx context.Context)) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), period)
+			f(ctx)
+			cancel()
+		}
+	}
 }

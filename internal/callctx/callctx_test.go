@@ -60,3 +60,37 @@ func TestDeadlineBaseCancelled(t *testing.T) {
 		t.Errorf("Explain = %v, want context.Canceled alone", err)
 	}
 }
+
+// TestEvery: f runs again and again, each run with a context that ends
+// within the period, until stop is closed; then Every returns.
+func TestEvery(t *testing.T) {
+	const period = 5 * time.Millisecond
+	stop := make(chan struct{})
+	runs := make(chan context.Context, 100)
+	done := make(chan struct{})
+	go func() {
+		Every(stop, period, func(ctx context.Context) {
+			select {
+			case runs <- ctx:
+			default:
+			}
+		})
+		close(done)
+	}()
+	for range 3 {
+		select {
+		case ctx := <-runs:
+			if d, ok := ctx.Deadline(); !ok || time.Until(d) > period {
+				t.Errorf("a run's deadline: %v, %v; want within %v", d, ok, period)
+			}
+		case <-time.After(time.Minute): // generous: a loaded machine is slow
+			t.Fatal("f did not run")
+		}
+	}
+	close(stop)
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("Every did not return after stop")
+	}
+}

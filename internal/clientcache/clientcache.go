@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/numbergate/numbergate/internal/callctx"
 	"github.com/numbergate/numbergate/internal/nv"
 )
 
@@ -127,21 +128,11 @@ func (c *Cache) Check(ctx context.Context, read ReadFunc) error {
 // elsewhere would authenticate for as long as the poll keeps failing (a
 // busy pool, a slow disk, a database that does not answer).
 func (c *Cache) Poll(stop <-chan struct{}, read ReadFunc) {
-	t := time.NewTicker(Refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			if c.Empty() {
-				continue // nothing to drop: no read at all
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), Refresh)
+	callctx.Every(stop, Refresh, func(ctx context.Context) {
+		if !c.Empty() { // else nothing to drop: no read at all
 			_ = c.Check(ctx, read)
-			cancel()
 		}
-	}
+	})
 }
 
 // cloneClient copies the slices so that no caller can change the cache.

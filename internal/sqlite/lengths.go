@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/numbergate/numbergate/internal/callctx"
 )
 
 // sessionLengths is the set of prefix lengths network sessions use, per
@@ -135,25 +137,7 @@ func (s *Store) loadLengths(ctx context.Context) (err error) {
 
 // refreshLengths reads the table every lengthsRefresh until stop is closed.
 func (s *Store) refreshLengths(stop <-chan struct{}) {
-	every(stop, lengthsRefresh, func(ctx context.Context) {
+	callctx.Every(stop, lengthsRefresh, func(ctx context.Context) {
 		_ = s.loadLengths(ctx) // a failed read marks the set stale
 	})
-}
-
-// every runs f every period until stop is closed. Each run's context ends
-// after period, so that a run stuck on a busy pool or a slow disk fails
-// rather than delaying the next.
-func every(stop <-chan struct{}, period time.Duration, f func(ctx context.Context)) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), period)
-			f(ctx)
-			cancel()
-		}
-	}
 }

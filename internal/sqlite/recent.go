@@ -55,10 +55,3 @@ func (r *recent[K, V]) clear() {
 	r.cur, r.prev = nil, nil
 	r.mu.Unlock()
 }
-
-// len is how many entries are held.
-func (r *recent[K, V]) len() int {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return len(r.cur) + len(r.prev)
-}

@@ -119,7 +119,7 @@ func TestTokenClientsBounded(t *testing.T) {
 	for i := range n {
 		c.add(fmt.Sprint("h", i), "app", exp, now)
 	}
-	if held := c.r.len(); held > 2*maxTokenClients {
+	if held := len(c.r.cur) + len(c.r.prev); held > 2*maxTokenClients {
 		t.Errorf("%d entries held, want at most %d", held, 2*maxTokenClients)
 	}
 	if _, ok := c.get("h0", now); ok {
